@@ -1,0 +1,41 @@
+//! `metasync`: the engine, headless. Subcommands parse arguments, call the engine and
+//! print; the work happens in `metasync-engine`.
+
+mod gen;
+mod output;
+mod validate;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "metasync",
+    version,
+    about = "Validate and sync broadcast catalog CSV files"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check CSV files row by row and cell by cell, without sending anything.
+    Validate(validate::Args),
+    /// Write deterministic synthetic catalog data (same seed, same bytes).
+    Gen(gen::Args),
+}
+
+/// Exit codes: 0 all good, 1 findings, 2 unusable input or configuration.
+pub const EXIT_FINDINGS: u8 = 1;
+pub const EXIT_UNUSABLE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Validate(args) => validate::run(args),
+        Command::Gen(args) => gen::run(args),
+    };
+    ExitCode::from(code)
+}

@@ -1,0 +1,15 @@
+//! Metasync's engine: the catalog's domain and the sync pipeline. It knows no Tauri,
+//! no cloud SDK and no HTTP client; adapters implement its ports.
+
+pub mod annotate;
+pub mod finding;
+pub mod gen;
+pub mod ingest;
+pub mod keyset;
+pub mod mapping;
+pub mod schema;
+pub mod text;
+pub mod validate;
+
+pub use finding::{Code, Finding, Severity};
+pub use schema::EntityType;
