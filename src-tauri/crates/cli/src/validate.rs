@@ -191,19 +191,18 @@ fn print_text(report: &RunReport) {
         }
     }
     let secs = report.elapsed_ms as f64 / 1000.0;
-    let rate = if report.elapsed_ms > 0 {
-        report.rows() * 1000 / report.elapsed_ms
-    } else {
-        report.rows()
+    // A rate over a few milliseconds says nothing; show it for runs that take a while.
+    let rate = match report.elapsed_ms {
+        ms if ms >= 200 => format!(" ({} rows/s)", thousands(report.rows() * 1000 / ms)),
+        _ => String::new(),
     };
     println!(
-        "{}: {}, {} valid, {} invalid, {} in {secs:.2} s ({} rows/s)",
+        "{}: {}, {} valid, {} invalid, {} in {secs:.2} s{rate}",
         plural(report.files.len() as u64, "file", "files"),
         plural(report.rows(), "row", "rows"),
         thousands(report.valid()),
         thousands(report.invalid()),
         plural(report.warnings(), "warning", "warnings"),
-        thousands(rate),
     );
     if report.invalid() == 0 && report.unusable() == 0 {
         println!("All rows are valid.");

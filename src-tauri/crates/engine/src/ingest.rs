@@ -3,6 +3,7 @@
 //! from a reader thread, so memory never depends on the file's size.
 
 use serde::Serialize;
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Cursor, Read};
 use std::path::{Path, PathBuf};
@@ -251,10 +252,62 @@ impl<R: Read> Read for DecodeReader<R> {
     }
 }
 
+/// Passes bytes through while noting where each line break is, so records get their
+/// physical line even where the csv crate's own count is off (CRLF input: it consumes
+/// only the `\r` of a terminator, rust-csv#395).
+struct LineCounter<R> {
+    inner: R,
+    offset: u64,
+    /// Offsets of the line breaks read ahead of the parser.
+    ahead: VecDeque<u64>,
+    /// Line breaks before the parser's position, and the last of them.
+    behind: u64,
+    last_behind: Option<u64>,
+}
+
+impl<R: Read> Read for LineCounter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let base = self.offset;
+        self.ahead
+            .extend(memchr::memchr_iter(b'\n', &buf[..n]).map(|i| base + i as u64));
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R> LineCounter<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            offset: 0,
+            ahead: VecDeque::new(),
+            behind: 0,
+            last_behind: None,
+        }
+    }
+
+    /// The line a record starts on, given the parser's byte position just after it and
+    /// the record itself (its quoted line breaks).
+    fn record_line(&mut self, end: u64, record: &csv::ByteRecord) -> u64 {
+        while let Some(&o) = self.ahead.front().filter(|&&o| o < end) {
+            self.ahead.pop_front();
+            self.behind += 1;
+            self.last_behind = Some(o);
+        }
+        // The parser may have consumed the record's own terminating `\n`.
+        let own_terminator = u64::from(end > 0 && self.last_behind == Some(end - 1));
+        let inside = memchr::memchr_iter(b'\n', record.as_slice()).count() as u64;
+        (self.behind - own_terminator + 1).saturating_sub(inside)
+    }
+}
+
 /// Records of one file, read on a background thread, each with what the reader
 /// thread's per-record stage made of it (`P`).
 pub struct Batch<P> {
     pub records: Vec<csv::ByteRecord>,
+    /// The physical line each record starts on.
+    pub lines: Vec<u64>,
     pub pre: Vec<P>,
     pub len: usize,
 }
@@ -267,7 +320,7 @@ pub struct CsvSource {
     pub header: Vec<String>,
     /// The file's size in bytes, when known.
     pub size: Option<u64>,
-    reader: csv::Reader<Box<dyn Read + Send>>,
+    reader: csv::Reader<LineCounter<Box<dyn Read + Send>>>,
 }
 
 impl CsvSource {
@@ -328,7 +381,7 @@ impl CsvSource {
             .has_headers(false)
             .flexible(true)
             .buffer_capacity(256 * 1024)
-            .from_reader(stream);
+            .from_reader(LineCounter::new(stream));
         let mut record = csv::ByteRecord::new();
         let has_header = reader
             .read_byte_record(&mut record)
@@ -361,7 +414,7 @@ impl CsvSource {
     /// returns `false` to stop early.
     pub fn for_each_batch<P: Default + Send>(
         self,
-        mut pre: impl FnMut(&csv::ByteRecord, &mut P) + Send,
+        mut pre: impl FnMut(&csv::ByteRecord, u64, &mut P) + Send,
         mut each: impl FnMut(&mut Batch<P>) -> bool,
     ) -> Result<(), IngestError> {
         let Self {
@@ -372,8 +425,10 @@ impl CsvSource {
         for _ in 0..4 {
             let records = (0..BATCH_RECORDS).map(|_| csv::ByteRecord::new()).collect();
             let pre = (0..BATCH_RECORDS).map(|_| P::default()).collect();
+            let lines = vec![0; BATCH_RECORDS];
             let _ = empty_tx.send(Batch {
                 records,
+                lines,
                 pre,
                 len: 0,
             });
@@ -386,7 +441,10 @@ impl CsvSource {
                         let i = batch.len;
                         match reader.read_byte_record(&mut batch.records[i]) {
                             Ok(true) => {
-                                pre(&batch.records[i], &mut batch.pre[i]);
+                                let end = reader.position().byte();
+                                let line = reader.get_mut().record_line(end, &batch.records[i]);
+                                batch.lines[i] = line;
+                                pre(&batch.records[i], line, &mut batch.pre[i]);
                                 batch.len += 1;
                             }
                             Ok(false) => break,
@@ -457,7 +515,7 @@ mod tests {
     fn rows(src: CsvSource) -> Vec<Vec<String>> {
         let mut out = Vec::new();
         let r = src.for_each_batch(
-            |_, _: &mut ()| {},
+            |_, _, _: &mut ()| {},
             |b| {
                 for rec in &b.records[..b.len] {
                     out.push(
@@ -527,6 +585,35 @@ mod tests {
         let r = rows(s);
         assert_eq!(r.len(), 2);
         assert_eq!(r[0][1], "two\r\nlines, \"quoted\"");
+    }
+
+    fn lines(bytes: &[u8]) -> Vec<u64> {
+        let src = open_bytes(bytes).unwrap_or_else(|e| panic!("{e}"));
+        let mut out = Vec::new();
+        let r = src.for_each_batch(
+            |_, _, _: &mut ()| {},
+            |b| {
+                out.extend_from_slice(&b.lines[..b.len]);
+                true
+            },
+        );
+        assert!(r.is_ok());
+        out
+    }
+
+    #[test]
+    fn records_know_their_physical_line_whatever_the_line_ends() {
+        // Header on line 1; a quoted two-line cell; a blank line; no final newline.
+        for nl in ["\n", "\r\n"] {
+            let text = format!("k,t{nl}1,a{nl}2,\"x{nl}y\"{nl}3,b{nl}{nl}4,c");
+            assert_eq!(lines(text.as_bytes()), [2, 3, 5, 7], "{nl:?}");
+        }
+        let mut text = String::from("k\r\n");
+        for i in 0..BATCH_RECORDS * 2 {
+            text.push_str(&format!("{i}\r\n"));
+        }
+        let l = lines(text.as_bytes());
+        assert!(l.iter().enumerate().all(|(i, &line)| line == i as u64 + 2));
     }
 
     #[test]

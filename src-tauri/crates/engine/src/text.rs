@@ -6,6 +6,7 @@
 use crate::finding::Code;
 use crate::schema::{Kind, KEY_MAX, SLUG_MAX, TAG_MAX};
 use std::borrow::Cow;
+use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
 
 /// What is wrong with a cell; the caller adds its position.
@@ -229,14 +230,28 @@ fn check_key(label: &str, v: &str) -> Result<Value, Problem> {
     }
 }
 
-/// What a slug would look like written the way the target wants it.
+/// What a slug would look like written the way the target wants it: accents dropped
+/// ("Prédateurs" → "predateurs"), everything else a single hyphen.
 pub fn suggest_slug(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
-    for c in normalize_text(v).chars() {
-        if c.is_ascii_alphanumeric() {
-            out.push(c.to_ascii_lowercase());
-        } else if !out.is_empty() && !out.ends_with('-') {
-            out.push('-');
+    let mut push = |s: &str| {
+        for c in s.chars() {
+            if c.is_ascii_alphanumeric() {
+                out.push(c.to_ascii_lowercase());
+            } else if !out.is_empty() && !out.ends_with('-') {
+                out.push('-');
+            }
+        }
+    };
+    for c in normalize_text(v).nfd().filter(|&c| !is_combining_mark(c)) {
+        match c {
+            'ß' => push("ss"),
+            'æ' | 'Æ' => push("ae"),
+            'œ' | 'Œ' => push("oe"),
+            'ø' | 'Ø' => push("o"),
+            'ł' | 'Ł' => push("l"),
+            'đ' | 'Đ' => push("d"),
+            c => push(c.encode_utf8(&mut [0; 4])),
         }
     }
     while out.ends_with('-') {
@@ -670,6 +685,8 @@ mod tests {
             Some(Code::TooLong)
         );
         assert_eq!(suggest_slug("The Owls’ Night!"), "the-owls-night");
+        assert_eq!(suggest_slug("Prédateurs Saison 1"), "predateurs-saison-1");
+        assert_eq!(suggest_slug("Straße & Œuvre"), "strasse-oeuvre");
     }
 
     #[test]

@@ -261,7 +261,7 @@ impl Plan {
                 None => header_findings.push(header_finding(
                     Code::UnknownColumn,
                     h,
-                    format!("Column \"{h}\" is not a {entity_type} column and will be ignored."),
+                    format!("Column \"{h}\" is not among the {entity_type} columns and will be ignored."),
                     "Map it to a Metasync column with a mapping file (--mapping), or remove it.",
                 )),
             }
@@ -318,12 +318,29 @@ struct Registry {
 pub fn validate_paths(
     paths: &[PathBuf],
     opts: &Options,
+    sink_for: impl FnMut(&FileHeader<'_>) -> io::Result<Option<Box<dyn RowSink>>>,
+) -> io::Result<RunReport> {
+    let started = Instant::now();
+    let sources = paths
+        .iter()
+        .map(|p| (p.clone(), CsvSource::open(p)))
+        .collect();
+    let mut report = validate_sources(sources, opts, sink_for)?;
+    report.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Ok(report)
+}
+
+/// [`validate_paths`] over sources opened by the caller (from memory, a drop, a pipe).
+pub fn validate_sources(
+    sources: Vec<(PathBuf, Result<CsvSource, IngestError>)>,
+    opts: &Options,
     mut sink_for: impl FnMut(&FileHeader<'_>) -> io::Result<Option<Box<dyn RowSink>>>,
 ) -> io::Result<RunReport> {
     let started = Instant::now();
-    let mut opened: Vec<Option<Result<(CsvSource, Plan), IngestError>>> = paths
-        .iter()
-        .map(|p| Some(CsvSource::open(p).and_then(|s| Plan::new(&s, opts).map(|plan| (s, plan)))))
+    let (paths, sources): (Vec<PathBuf>, Vec<_>) = sources.into_iter().unzip();
+    let mut opened: Vec<Option<Result<(CsvSource, Plan), IngestError>>> = sources
+        .into_iter()
+        .map(|s| Some(s.and_then(|s| Plan::new(&s, opts).map(|plan| (s, plan)))))
         .collect();
     let mut registry = Registry {
         keys: Default::default(),
@@ -456,14 +473,14 @@ fn check_file(
     let mut row: u64 = 0;
     let wants_valid = sink.as_ref().is_some_and(|s| s.wants_valid());
     let read = src.for_each_batch(
-        |rec, pre: &mut Pre| cell_stage.run(rec, pre),
+        |rec, line, pre: &mut Pre| cell_stage.run(rec, line, pre),
         |batch| {
             if row == 0 {
                 checker.reserve(size, batch);
             }
-            for (rec, pre) in batch.records[..batch.len].iter().zip(batch.pre.iter_mut()) {
+            let (records, lines) = (&batch.records[..batch.len], &batch.lines[..batch.len]);
+            for ((rec, &line), pre) in records.iter().zip(lines).zip(batch.pre.iter_mut()) {
                 row += 1;
-                let line = rec.position().map_or(0, csv::Position::line);
                 if let Err(e) = checker.check(rec, pre, row, line) {
                     sink_error = Some(io::Error::other(e.to_string()));
                     return false;
@@ -582,10 +599,9 @@ struct CellStage<'p> {
 }
 
 impl CellStage<'_> {
-    fn run(&mut self, rec: &csv::ByteRecord, pre: &mut Pre) {
+    fn run(&mut self, rec: &csv::ByteRecord, line: u64, pre: &mut Pre) {
         self.row += 1;
         let (plan, row) = (self.plan, self.row);
-        let line = rec.position().map_or(0, csv::Position::line);
         pre.findings.clear();
         pre.decoded = None;
         pre.values = [None; MAX_FIELDS];
