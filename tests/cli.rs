@@ -355,9 +355,13 @@ fn errors_out_with_several_files_is_a_directory() {
     ]);
     assert_eq!(code(&o), 1);
     let records = |name: &str| -> Vec<Vec<String>> {
-        let text = std::fs::read_to_string(out.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let text =
+            std::fs::read_to_string(out.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         let mut r = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
-        r.records().flatten().map(|r| r.iter().map(String::from).collect()).collect()
+        r.records()
+            .flatten()
+            .map(|r| r.iter().map(String::from).collect())
+            .collect()
     };
     // The first file: its one bad slug.
     let first = records("utf8.errors.csv");
@@ -366,7 +370,12 @@ fn errors_out_with_several_files_is_a_directory() {
     // The second file repeats the first one's keys: every row is a duplicate.
     let second = records("tab.errors.csv");
     assert_eq!(second.len(), 3);
-    assert!(second.iter().all(|r| r[8].contains("[duplicate_key]") && r[8].contains("utf8.csv, row")), "{second:?}");
+    assert!(
+        second
+            .iter()
+            .all(|r| r[8].contains("[duplicate_key]") && r[8].contains("utf8.csv, row")),
+        "{second:?}"
+    );
 }
 
 #[test]

@@ -155,16 +155,24 @@ fn sentence(rng: &mut Rng) -> String {
     }
 }
 
-/// Prose of about `target` characters, never more than `max`, cut at a word.
+/// Whole sentences up to about `target` characters, never more than `max`; a first
+/// sentence over `max` is cut at a word.
 fn prose(rng: &mut Rng, target: usize, max: usize) -> String {
     let mut out = String::new();
-    while out.chars().count() < target {
-        if !out.is_empty() {
+    let mut len = 0;
+    while len < target {
+        let next = sentence(rng);
+        let next_len = next.chars().count() + usize::from(len > 0);
+        if len > 0 && len + next_len > max {
+            break;
+        }
+        if len > 0 {
             out.push(' ');
         }
-        out.push_str(&sentence(rng));
+        out.push_str(&next);
+        len += next_len;
     }
-    if out.chars().count() > max {
+    if len > max {
         let cut: String = out.chars().take(max).collect();
         let end = cut.rfind(' ').unwrap_or(cut.len());
         out = cut[..end].trim_end_matches([',', ' ']).to_string();

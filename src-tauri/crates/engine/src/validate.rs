@@ -396,10 +396,28 @@ fn display_name(p: &Path) -> String {
 /// Per-file state of the file-level rules.
 struct FileState {
     parents: KeySet,
+    /// The last parent interned: children of one parent usually come together.
+    last_parent: Option<(Vec<u8>, u32)>,
     ordinals: hashbrown::HashMap<(u32, u32), u32, foldhash::fast::FixedState>,
     full_lengths: KeySet,
     /// Parent types not among the files given, already reported once.
     unchecked_parent: [bool; 4],
+}
+
+impl FileState {
+    fn parent_id(&mut self, parent: &[u8]) -> Result<u32, crate::keyset::KeySpaceFull> {
+        match &mut self.last_parent {
+            Some((key, id)) if key.as_slice() == parent => Ok(*id),
+            last => {
+                let id = self.parents.intern(parent)?;
+                let (key, cached) = last.get_or_insert_with(|| (Vec::new(), id));
+                key.clear();
+                key.extend_from_slice(parent);
+                *cached = id;
+                Ok(id)
+            }
+        }
+    }
 }
 
 struct Report {
@@ -450,6 +468,7 @@ fn check_file(
     }
     let mut state = FileState {
         parents: KeySet::new(),
+        last_parent: None,
         ordinals: Default::default(),
         full_lengths: KeySet::new(),
         unchecked_parent: [false; 4],
@@ -541,6 +560,14 @@ fn check_file(
 /// More than any entity type has fields (asset: 14).
 const MAX_FIELDS: usize = 16;
 
+/// Byte ranges of the plan's columns in a record's text.
+type Spans = [(usize, usize); MAX_FIELDS];
+
+struct Decoded {
+    text: String,
+    spans: Spans,
+}
+
 /// What the reader thread learned about one record.
 #[derive(Default)]
 struct Pre {
@@ -549,7 +576,7 @@ struct Pre {
     findings: Vec<Finding>,
     ragged: bool,
     /// The cells, decoded one by one, of a record that was not valid UTF-8.
-    decoded: Option<Box<(String, [(usize, usize); MAX_FIELDS])>>,
+    decoded: Option<Box<Decoded>>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -578,7 +605,7 @@ fn row_finding(
 /// A record's cells as text: decoded once per record, sliced per cell.
 struct Cells<'r> {
     text: &'r str,
-    spans: [(usize, usize); MAX_FIELDS],
+    spans: Spans,
     hints: Hints,
 }
 
@@ -645,7 +672,10 @@ impl CellStage<'_> {
                     }
                     spans[c] = (start, self.scratch.len());
                 }
-                pre.decoded = Some(Box::new((self.scratch.clone(), spans)));
+                pre.decoded = Some(Box::new(Decoded {
+                    text: self.scratch.clone(),
+                    spans,
+                }));
                 self.scratch.as_str()
             }
         };
@@ -784,7 +814,7 @@ type Checked = Result<(), crate::keyset::KeySpaceFull>;
 /// The trimmed text of plan column `c` of a record the cell stage has seen.
 fn cell<'r>(plan: &Plan, rec: &'r csv::ByteRecord, pre: &'r Pre, c: usize) -> &'r str {
     match &pre.decoded {
-        Some(d) => trim(&d.0[d.1[c].0..d.1[c].1]),
+        Some(d) => trim(&d.text[d.spans[c].0..d.spans[c].1]),
         None => plan.cols[c]
             .idx
             .and_then(|i| rec.get(i))
@@ -933,7 +963,7 @@ impl RowChecker<'_> {
             }
             if let (Some(o), Some(p)) = (at.ordinal, at.parent_key) {
                 if let (Some(Value::Ordinal(n)), Some(_)) = (self.values[o], self.values[p]) {
-                    let pid = self.state.parents.intern(key_bytes(plan, rec, pre, p))?;
+                    let pid = self.state.parent_id(key_bytes(plan, rec, pre, p))?;
                     match self.state.ordinals.entry((pid, n)) {
                         hashbrown::hash_map::Entry::Occupied(first) => {
                             let parent = cell(plan, rec, pre, p);
