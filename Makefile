@@ -10,7 +10,7 @@ APT_PACKAGES := build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev libg
 	libsoup-3.0-dev libjavascriptcoregtk-4.1-dev librsvg2-dev libayatana-appindicator3-dev \
 	xvfb xauth dbus-x11 webkit2gtk-driver
 
-.PHONY: demo test deps apt node ui lint unit desktop-smoke bench fuzz clean
+.PHONY: demo test deps apt node ui tools lint unit desktop bench fuzz clean
 
 demo:
 	$(CARGO) build --release -q -p metasync-cli
@@ -22,10 +22,10 @@ demo:
 	  status=$$?; [ $$status -le 1 ] || exit $$status
 	@echo "Rejected rows, annotated for Excel: target/demo-rejects/"
 
-test: deps lint unit desktop-smoke
+test: deps lint unit desktop
 	@echo "make test: all passed"
 
-deps: apt node ui
+deps: apt node ui tools
 
 # Installs only what is missing, so a prepared machine skips apt entirely.
 apt:
@@ -41,6 +41,9 @@ apt:
 node:
 	cd ui && npm ci --no-audit --no-fund
 
+tools:
+	@command -v tauri-driver >/dev/null || $(CARGO) install tauri-driver --locked
+
 ui:
 	npm --prefix ui run build
 
@@ -51,10 +54,11 @@ lint:
 unit:
 	$(CARGO) test --workspace
 
-# A real window under Xvfb: the app starts, loads the UI and quits by itself.
-desktop-smoke:
+# The real window under Xvfb, driven through tauri-driver and WebKitWebDriver.
+desktop:
 	$(CARGO) build -p metasync-desktop
-	scripts/desktop-smoke.sh target/debug/metasync-desktop
+	xvfb-run -a -s "-screen 0 1280x900x24" dbus-run-session -- \
+	  python3 tests/desktop_window.py target/debug/metasync-desktop
 
 bench:
 	python3 scripts/bench_validate.py

@@ -227,13 +227,16 @@ impl<R: Read> DecodeReader<R> {
 
 impl<R: Read> Read for DecodeReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.out_start == self.out_end && !self.done {
+        while self.out_start == self.out_end {
+            if self.done {
+                return Ok(0);
+            }
             if self.in_start == self.in_end && !self.eof {
                 self.in_start = 0;
                 self.in_end = self.inner.read(&mut self.input)?;
                 self.eof = self.in_end == 0;
             }
-            let (_, read, written, _) = self.decoder.decode_to_utf8(
+            let (result, read, written, _) = self.decoder.decode_to_utf8(
                 &self.input[self.in_start..self.in_end],
                 &mut self.output,
                 self.eof,
@@ -241,9 +244,10 @@ impl<R: Read> Read for DecodeReader<R> {
             self.in_start += read;
             self.out_start = 0;
             self.out_end = written;
-            if self.eof && self.in_start == self.in_end {
-                self.done = written == 0;
-            }
+            // The decoder is finished once it has taken the last input: calling it
+            // again would panic. Its last call may still have written output (e.g. a
+            // replacement character for an odd trailing byte of UTF-16).
+            self.done = self.eof && result == encoding_rs::CoderResult::InputEmpty;
         }
         let n = buf.len().min(self.out_end - self.out_start);
         buf[..n].copy_from_slice(&self.output[self.out_start..self.out_start + n]);
@@ -422,14 +426,12 @@ impl CsvSource {
         } = self;
         let (full_tx, full_rx) = mpsc::sync_channel::<Batch<P>>(2);
         let (empty_tx, empty_rx) = mpsc::channel::<Batch<P>>();
+        // Buffers grow to a batch as records arrive, so a small file stays cheap.
         for _ in 0..4 {
-            let records = (0..BATCH_RECORDS).map(|_| csv::ByteRecord::new()).collect();
-            let pre = (0..BATCH_RECORDS).map(|_| P::default()).collect();
-            let lines = vec![0; BATCH_RECORDS];
             let _ = empty_tx.send(Batch {
-                records,
-                lines,
-                pre,
+                records: Vec::new(),
+                lines: Vec::new(),
+                pre: Vec::new(),
                 len: 0,
             });
         }
@@ -439,6 +441,11 @@ impl CsvSource {
                     batch.len = 0;
                     while batch.len < BATCH_RECORDS {
                         let i = batch.len;
+                        if batch.records.len() == i {
+                            batch.records.push(csv::ByteRecord::new());
+                            batch.lines.push(0);
+                            batch.pre.push(P::default());
+                        }
                         match reader.read_byte_record(&mut batch.records[i]) {
                             Ok(true) => {
                                 let end = reader.position().byte();
@@ -568,6 +575,23 @@ mod tests {
                 vec![vec!["1".to_string(), "\u{e9}t\u{e9}".to_string()]]
             );
         }
+    }
+
+    #[test]
+    fn utf16_with_an_odd_trailing_byte_ends_in_a_replacement_not_a_panic() {
+        let mut bytes = vec![0xFF, 0xFE];
+        "k,t\n1,2\n"
+            .encode_utf16()
+            .for_each(|u| bytes.extend(u.to_le_bytes()));
+        bytes.push(b'x');
+        let s = open_bytes(&bytes).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            rows(s),
+            vec![
+                vec!["1".to_string(), "2".to_string()],
+                vec!["\u{fffd}".to_string()]
+            ]
+        );
     }
 
     #[test]

@@ -202,19 +202,20 @@ pub fn check_with(kind: Kind, label: &str, v: &str, hints: Hints) -> Result<Valu
 }
 
 fn too_long(label: &str, len: usize, max: usize) -> Problem {
+    let over = len.saturating_sub(max);
     Problem::new(
         Code::TooLong,
         format!("{label} is {len} characters long; the limit is {max}."),
         format!(
-            "Shorten it by {} character{}.",
-            len - max,
-            if len - max == 1 { "" } else { "s" }
+            "Shorten it by {over} character{}.",
+            if over == 1 { "" } else { "s" }
         ),
     )
 }
 
 fn check_key(label: &str, v: &str) -> Result<Value, Problem> {
-    if v.len() > KEY_MAX {
+    // Bytes bound characters from above: count characters only for long cells.
+    if v.len() > KEY_MAX && v.chars().count() > KEY_MAX {
         return Err(too_long(label, v.chars().count(), KEY_MAX));
     }
     if v.bytes()
@@ -466,10 +467,10 @@ pub fn parse_datetime(v: &str) -> Result<i64, Problem> {
             "Write it as 2024-03-14T09:00:00Z or with an offset, e.g. 2024-03-14T09:00:00-05:00.",
         )
     };
-    if v.len() < 10 {
+    // `get` rather than `split_at`: byte 10 may fall inside a character.
+    let (Some(date), Some(rest)) = (v.get(..10), v.get(10..)) else {
         return Err(bad());
-    }
-    let (date, rest) = v.split_at(10);
+    };
     let days = parse_date(date).ok_or_else(bad)?;
     if rest.is_empty() {
         return Ok(days * 86_400);
@@ -754,6 +755,11 @@ mod tests {
         assert!(parse_datetime("2024-03-14T25:00:00Z").is_err());
         assert!(parse_datetime("2024-03-14T09:00:00+5").is_err());
         assert!(parse_datetime("2024-03-14X").is_err());
+        assert!(
+            parse_datetime("2024-01-0\u{20ac}").is_err(),
+            "a character across byte 10"
+        );
+        assert!(parse_datetime("\u{20ac}\u{20ac}\u{20ac}\u{20ac}").is_err());
     }
 
     #[test]
