@@ -291,6 +291,17 @@ fn corrupt(t: EntityType, row: &mut [String], rng: &mut Rng, previous_key: &str)
     }
 }
 
+/// What an episode inherits from its season and show.
+#[derive(Clone, Copy)]
+struct SeasonCtx<'a> {
+    show_slug: &'a str,
+    key: &'a str,
+    ordinal: u64,
+    start: i64,
+    nola: &'a str,
+    language: &'a str,
+}
+
 pub struct GenOptions {
     pub seed: u64,
     pub invalid_ratio: f64,
@@ -450,33 +461,29 @@ impl<W: Write> Generator<W> {
                 if self.done() {
                     return Ok(());
                 }
-                self.episode(
-                    &mut rng,
-                    &slug,
-                    &season_key,
-                    s,
-                    e,
-                    season_start,
+                let season = SeasonCtx {
+                    show_slug: &slug,
+                    key: &season_key,
+                    ordinal: s,
+                    start: season_start,
                     nola,
                     language,
-                )?;
+                };
+                self.episode(&mut rng, &season, e)?;
             }
         }
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn episode(
-        &mut self,
-        rng: &mut Rng,
-        show_slug: &str,
-        season_key: &str,
-        s: u64,
-        e: u64,
-        season_start: i64,
-        nola: &str,
-        language: &str,
-    ) -> io::Result<()> {
+    fn episode(&mut self, rng: &mut Rng, season: &SeasonCtx<'_>, e: u64) -> io::Result<()> {
+        let SeasonCtx {
+            show_slug,
+            key: season_key,
+            ordinal: s,
+            start: season_start,
+            nola,
+            language,
+        } = *season;
         let episode_key = format!("{season_key}-E{e:02}");
         let ep_title = title(rng);
         let slug = format!("{show_slug}-s{s}e{e}");

@@ -135,7 +135,7 @@ struct Plan {
     /// One per field of the type, in the type's field order.
     cols: Vec<Col>,
     header_findings: Vec<Finding>,
-    at: Positions,
+    pos: Positions,
 }
 
 struct Col {
@@ -275,7 +275,7 @@ impl Plan {
             ));
         }
         let pos = |name: &str| entity_type.fields().iter().position(|f| f.name == name);
-        let at = Positions {
+        let pos = Positions {
             key: pos(entity_type.key_column()).unwrap_or(0),
             parent_key: entity_type
                 .parent()
@@ -300,7 +300,7 @@ impl Plan {
             width: src.header.len(),
             cols,
             header_findings,
-            at,
+            pos,
         })
     }
 }
@@ -482,6 +482,7 @@ fn check_file(
         findings: Vec::new(),
         values: [None; MAX_FIELDS],
         file_findings: Vec::new(),
+        at: At { row: 0, line: 0 },
     };
     let mut cell_stage = CellStage {
         plan: &plan,
@@ -500,7 +501,7 @@ fn check_file(
             let (records, lines) = (&batch.records[..batch.len], &batch.lines[..batch.len]);
             for ((rec, &line), pre) in records.iter().zip(lines).zip(batch.pre.iter_mut()) {
                 row += 1;
-                if let Err(e) = checker.check(rec, pre, row, line) {
+                if let Err(e) = checker.check(rec, pre, At { row, line }) {
                     sink_error = Some(io::Error::other(e.to_string()));
                     return false;
                 }
@@ -579,12 +580,17 @@ struct Pre {
     decoded: Option<Box<Decoded>>,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn row_finding(
-    plan: &Plan,
-    code: Code,
+/// Where a row is: 1-based data row and the physical line it starts on.
+#[derive(Debug, Clone, Copy)]
+struct At {
     row: u64,
     line: u64,
+}
+
+fn row_finding(
+    plan: &Plan,
+    at: At,
+    code: Code,
     col: Option<usize>,
     value: Option<&str>,
     message: String,
@@ -593,8 +599,8 @@ fn row_finding(
     Finding {
         code,
         severity: severity(code),
-        row: Some(row),
-        line: Some(line),
+        row: Some(at.row),
+        line: Some(at.line),
         column: col.map(|c| plan.cols[c].label.clone()),
         value: value.map(preview),
         message,
@@ -628,17 +634,17 @@ struct CellStage<'p> {
 impl CellStage<'_> {
     fn run(&mut self, rec: &csv::ByteRecord, line: u64, pre: &mut Pre) {
         self.row += 1;
-        let (plan, row) = (self.plan, self.row);
+        let plan = self.plan;
+        let at = At {
+            row: self.row,
+            line,
+        };
         pre.findings.clear();
         pre.decoded = None;
         pre.values = [None; MAX_FIELDS];
         pre.ragged = rec.len() != plan.width;
         if pre.ragged {
-            pre.findings.push(row_finding(
-                plan,
-                Code::RaggedRow,
-                row,
-                line,
+            pre.findings.push(row_finding(plan, at, Code::RaggedRow,
                 None,
                 None,
                 format!("This row has {} fields; the header has {}.", rec.len(), plan.width),
@@ -691,9 +697,8 @@ impl CellStage<'_> {
         for c in (0..plan.cols.len()).filter(|c| misencoded & (1 << c) != 0) {
             pre.findings.push(row_finding(
                 plan,
+                at,
                 Code::BadEncoding,
-                row,
-                line,
                 Some(c),
                 Some(cells.get(c)),
                 "This cell is not valid UTF-8; it was read as Windows-1252.".into(),
@@ -707,9 +712,8 @@ impl CellStage<'_> {
                     let message = format!("{} is required.", col.label);
                     pre.findings.push(row_finding(
                         plan,
+                        at,
                         Code::Required,
-                        row,
-                        line,
                         Some(c),
                         None,
                         message,
@@ -722,9 +726,8 @@ impl CellStage<'_> {
                 Ok(value) => pre.values[c] = Some(value),
                 Err(p) => pre.findings.push(row_finding(
                     plan,
+                    at,
                     p.code,
-                    row,
-                    line,
                     Some(c),
                     Some(v),
                     p.message,
@@ -732,53 +735,52 @@ impl CellStage<'_> {
                 )),
             }
         }
-        row_rules(plan, &cells, pre, row, line);
+        row_rules(plan, &cells, pre, at);
     }
 }
 
-fn row_rules(plan: &Plan, cells: &Cells<'_>, pre: &mut Pre, row: u64, line: u64) {
-    let at = &plan.at;
+fn row_rules(plan: &Plan, cells: &Cells<'_>, pre: &mut Pre, at: At) {
+    let pos = &plan.pos;
     let values = pre.values;
     let get = |p: Option<usize>| p.and_then(|p| values[p]);
     let mut push = |code, col: Option<usize>, message: String, hint: &str| {
         let value = col.map(|c| cells.get(c)).filter(|v| !v.is_empty());
-        pre.findings.push(row_finding(
-            plan, code, row, line, col, value, message, hint,
-        ));
+        pre.findings
+            .push(row_finding(plan, at, code, col, value, message, hint));
     };
-    if let (Some(Value::Date(p)), Some(Value::Date(e))) = (get(at.premiered), get(at.encored)) {
+    if let (Some(Value::Date(p)), Some(Value::Date(e))) = (get(pos.premiered), get(pos.encored)) {
         if e < p {
             push(
                 Code::Rule,
-                at.encored,
+                pos.encored,
                 "The encore date is before the premiere date.".into(),
                 "An encore airs on or after the premiere; check both dates.",
             );
         }
     }
-    if get(at.audience) == Some(Value::Enum("local"))
-        && at.station.is_some_and(|s| cells.get(s).is_empty())
+    if get(pos.audience) == Some(Value::Enum("local"))
+        && pos.station.is_some_and(|s| cells.get(s).is_empty())
     {
         push(
             Code::Rule,
-            at.station,
+            pos.station,
             "A show with audience \"local\" needs a station.".into(),
             "Fill in the station's call letters, or change the audience.",
         );
     }
     if let (Some(Value::Enum("full_length")), Some(Value::Enum(t))) =
-        (get(at.object_type), get(at.parent_type))
+        (get(pos.object_type), get(pos.parent_type))
     {
         if t != "episode" {
             push(
                 Code::Rule,
-                at.parent_type,
+                pos.parent_type,
                 "A full_length asset must belong to an episode.".into(),
                 "Attach it to an episode, or change object_type to preview, clip or extra.",
             );
         }
     }
-    for &(s, e) in &at.windows {
+    for &(s, e) in &pos.windows {
         if let (Some(Value::DateTime(start)), Some(Value::DateTime(end))) = (values[s], values[e]) {
             if end <= start {
                 let message = format!(
@@ -807,6 +809,8 @@ struct RowChecker<'a> {
     values: [Option<Value>; MAX_FIELDS],
     /// Once-per-file findings raised while checking a row.
     file_findings: Vec<Finding>,
+    /// The row being checked.
+    at: At,
 }
 
 type Checked = Result<(), crate::keyset::KeySpaceFull>;
@@ -853,37 +857,35 @@ impl RowChecker<'_> {
         let rows = usize::try_from(estimate.min(50_000_000)).unwrap_or(0);
         let et = self.plan.entity_type.index();
         self.reg.keys[et].reserve(rows, rows * 24);
-        if self.plan.at.slug.is_some() {
+        if self.plan.pos.slug.is_some() {
             self.reg.slugs[et].reserve(rows, rows * 40);
         }
-        if self.plan.at.ordinal.is_some() {
+        if self.plan.pos.ordinal.is_some() {
             self.state.ordinals.reserve(rows);
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn push(
         &mut self,
         code: Code,
-        row: u64,
-        line: u64,
         col: Option<usize>,
         value: Option<&str>,
         message: String,
         hint: impl Into<String>,
     ) {
-        let f = row_finding(self.plan, code, row, line, col, value, message, hint);
+        let f = row_finding(self.plan, self.at, code, col, value, message, hint);
         self.findings.push(f);
     }
 
-    fn check(&mut self, rec: &csv::ByteRecord, pre: &mut Pre, row: u64, line: u64) -> Checked {
+    fn check(&mut self, rec: &csv::ByteRecord, pre: &mut Pre, at: At) -> Checked {
+        self.at = at;
         self.findings.clear();
         self.findings.append(&mut pre.findings);
         if pre.ragged {
             return Ok(());
         }
         self.values = pre.values;
-        self.check_file_rules(rec, pre, row, line)
+        self.check_file_rules(rec, pre)
     }
 
     fn seen_at(&self, seen: Seen) -> String {
@@ -899,15 +901,10 @@ impl RowChecker<'_> {
         }
     }
 
-    fn check_file_rules(
-        &mut self,
-        rec: &csv::ByteRecord,
-        pre: &Pre,
-        row: u64,
-        line: u64,
-    ) -> Checked {
+    fn check_file_rules(&mut self, rec: &csv::ByteRecord, pre: &Pre) -> Checked {
+        let row = self.at.row;
         let plan = self.plan;
-        let at = &plan.at;
+        let pos = &plan.pos;
         let et = plan.entity_type;
         let row32 = u32::try_from(row).unwrap_or(u32::MAX);
         let file = self.file;
@@ -916,8 +913,8 @@ impl RowChecker<'_> {
             row: row32,
             valid,
         };
-        let key_ok = self.values[at.key].is_some();
-        let key_raw = key_bytes(plan, rec, pre, at.key);
+        let key_ok = self.values[pos.key].is_some();
+        let key_raw = key_bytes(plan, rec, pre, pos.key);
         // Inserted as valid now and marked invalid at the end if need be: one probe
         // for the common case.
         let duplicate = if key_ok {
@@ -927,7 +924,7 @@ impl RowChecker<'_> {
         };
         // A repeated key is one finding; its slug and ordinal repeat with it.
         if let Some(seen) = duplicate {
-            let key = cell(plan, rec, pre, at.key);
+            let key = cell(plan, rec, pre, pos.key);
             let message = format!(
                 "{} {key} appears more than once: first at {}.",
                 et.key_column(),
@@ -935,16 +932,14 @@ impl RowChecker<'_> {
             );
             self.push(
                 Code::DuplicateKey,
-                row,
-                line,
-                Some(at.key),
+                Some(pos.key),
                 Some(key),
                 message,
                 "Keep one row per key; remove or merge the copies.",
             );
         }
         if duplicate.is_none() {
-            if let Some(s) = at.slug.filter(|&s| self.values[s].is_some()) {
+            if let Some(s) = pos.slug.filter(|&s| self.values[s].is_some()) {
                 if let Some(seen) =
                     self.reg.slugs[et.index()].insert(key_bytes(plan, rec, pre, s), here(true))?
                 {
@@ -952,8 +947,6 @@ impl RowChecker<'_> {
                     let message = format!("Slug {slug} is already used at {}.", self.seen_at(seen));
                     self.push(
                         Code::DuplicateKey,
-                        row,
-                        line,
                         Some(s),
                         Some(slug),
                         message,
@@ -961,7 +954,7 @@ impl RowChecker<'_> {
                     );
                 }
             }
-            if let (Some(o), Some(p)) = (at.ordinal, at.parent_key) {
+            if let (Some(o), Some(p)) = (pos.ordinal, pos.parent_key) {
                 if let (Some(Value::Ordinal(n)), Some(_)) = (self.values[o], self.values[p]) {
                     let pid = self.state.parent_id(key_bytes(plan, rec, pre, p))?;
                     match self.state.ordinals.entry((pid, n)) {
@@ -974,8 +967,6 @@ impl RowChecker<'_> {
                             let v = cell(plan, rec, pre, o);
                             self.push(
                                 Code::DuplicateOrdinal,
-                                row,
-                                line,
                                 Some(o),
                                 Some(v),
                                 message,
@@ -989,9 +980,9 @@ impl RowChecker<'_> {
                 }
             }
             if let (Some(Value::Enum("full_length")), Some(Value::Enum("episode")), Some(p)) = (
-                at.object_type.and_then(|o| self.values[o]),
-                at.parent_type.and_then(|t| self.values[t]),
-                at.parent_key.filter(|&p| self.values[p].is_some()),
+                pos.object_type.and_then(|o| self.values[o]),
+                pos.parent_type.and_then(|t| self.values[t]),
+                pos.parent_key.filter(|&p| self.values[p].is_some()),
             ) {
                 let parent = cell(plan, rec, pre, p);
                 if let Some(seen) = self
@@ -1003,12 +994,12 @@ impl RowChecker<'_> {
                         "Episode {parent} already has a full_length asset at row {}.",
                         seen.row
                     );
-                    self.push(Code::DuplicateFullLength, row, line, at.object_type, Some("full_length"), message,
+                    self.push(Code::DuplicateFullLength, pos.object_type, Some("full_length"), message,
                         "An episode has at most one full_length; make this one a clip, preview or extra.");
                 }
             }
         }
-        self.check_reference(rec, pre, row, line);
+        self.check_reference(rec, pre);
         if key_ok
             && duplicate.is_none()
             && self.findings.iter().any(|f| f.severity == Severity::Error)
@@ -1018,15 +1009,15 @@ impl RowChecker<'_> {
         Ok(())
     }
 
-    fn check_reference(&mut self, rec: &csv::ByteRecord, pre: &Pre, row: u64, line: u64) {
+    fn check_reference(&mut self, rec: &csv::ByteRecord, pre: &Pre) {
         let plan = self.plan;
-        let at = &plan.at;
-        let Some(p) = at.parent_key.filter(|&p| self.values[p].is_some()) else {
+        let pos = &plan.pos;
+        let Some(p) = pos.parent_key.filter(|&p| self.values[p].is_some()) else {
             return;
         };
         let parent_type = match (
             plan.entity_type.parent(),
-            at.parent_type.and_then(|t| self.values[t]),
+            pos.parent_type.and_then(|t| self.values[t]),
         ) {
             (Some((t, _)), _) => t,
             (None, Some(Value::Enum(t))) => match t.parse::<EntityType>() {
@@ -1055,8 +1046,6 @@ impl RowChecker<'_> {
                 let message = format!("The {parent_type} {parent} is not in the files given.");
                 self.push(
                     Code::ParentUnknown,
-                    row,
-                    line,
                     Some(p),
                     Some(parent),
                     message,
@@ -1071,8 +1060,6 @@ impl RowChecker<'_> {
                 );
                 self.push(
                     Code::ParentInvalid,
-                    row,
-                    line,
                     Some(p),
                     Some(parent),
                     message,
