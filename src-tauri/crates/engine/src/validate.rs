@@ -619,7 +619,7 @@ impl<'r> Cells<'r> {
     /// The trimmed text of plan column `c`.
     fn get(&self, c: usize) -> &'r str {
         let (s, e) = self.spans[c];
-        trim(&self.text[s..e])
+        self.text.get(s..e).map_or("", trim)
     }
 }
 
@@ -654,16 +654,21 @@ impl CellStage<'_> {
         }
         let mut spans = [(0, 0); MAX_FIELDS];
         let mut misencoded: u32 = 0;
-        let text = match std::str::from_utf8(rec.as_slice()) {
-            Ok(text) => {
-                for (c, col) in plan.cols.iter().enumerate() {
-                    if let Some(r) = col.idx.and_then(|i| rec.range(i)) {
-                        spans[c] = (r.start, r.end);
-                    }
-                }
-                text
-            }
-            Err(_) => {
+        // The whole record is decoded once. That is only enough if every cell is valid
+        // on its own too: `Brûl\xC3` and `\xA9e` are two broken cells whose bytes join
+        // into valid text, so each cell must also start and end on a character.
+        let whole = std::str::from_utf8(rec.as_slice()).ok().filter(|text| {
+            plan.cols.iter().enumerate().all(|(c, col)| {
+                let Some(r) = col.idx.and_then(|i| rec.range(i)) else {
+                    return true;
+                };
+                spans[c] = (r.start, r.end);
+                text.is_char_boundary(r.start) && text.is_char_boundary(r.end)
+            })
+        });
+        let text = match whole {
+            Some(text) => text,
+            None => {
                 // Rare: decode cell by cell so the valid ones stay as they are.
                 self.scratch.clear();
                 for (c, col) in plan.cols.iter().enumerate() {
@@ -818,7 +823,7 @@ type Checked = Result<(), crate::keyset::KeySpaceFull>;
 /// The trimmed text of plan column `c` of a record the cell stage has seen.
 fn cell<'r>(plan: &Plan, rec: &'r csv::ByteRecord, pre: &'r Pre, c: usize) -> &'r str {
     match &pre.decoded {
-        Some(d) => trim(&d.text[d.spans[c].0..d.spans[c].1]),
+        Some(d) => d.text.get(d.spans[c].0..d.spans[c].1).map_or("", trim),
         None => plan.cols[c]
             .idx
             .and_then(|i| rec.get(i))
@@ -1354,6 +1359,28 @@ mod tests {
             .and_then(|f| f.value.clone());
         assert_eq!(f.as_deref(), Some("Caf\u{e9}"));
         assert_eq!(r.file(0).invalid, 0);
+    }
+
+    #[test]
+    fn cells_that_split_a_character_are_each_flagged() {
+        // Past the detection sample (so the file reads as UTF-8): "Brûl\xC3" and
+        // "\xA9e", each cell broken, though their bytes joined spell "Brûlée".
+        let mut body = b"show_key,slug,title,genre\n".to_vec();
+        for i in 0..3000 {
+            body.extend(
+                format!("SH{i},s{i},Title number {i} with padding text,Documentary\n").bytes(),
+            );
+        }
+        body.extend(b"SHX,brulee,Br\xC3\xBBl\xC3,\xA9e\n");
+        let r = Run::new(&[("s.csv", &body)], &Options::default());
+        assert_eq!(r.file(0).encoding, Encoding::Utf8);
+        assert!(
+            r.has(0, Some(3001), Code::BadEncoding, "title"),
+            "{:?}",
+            r.findings(0)
+        );
+        assert!(r.has(0, Some(3001), Code::BadEncoding, "genre"));
+        assert_eq!(r.file(0).valid, 3001);
     }
 
     #[test]
