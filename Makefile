@@ -38,8 +38,11 @@ apt:
 	@command -v node >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs npm; }
 	@rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
 
+# `npm install`, not `npm ci`: the lockfile npm writes here lacks other platforms'
+# optional rollup packages (npm/cli#4828), which `npm ci` rejects. With the lockfile
+# present, `npm install` installs exactly its versions.
 node:
-	cd ui && npm ci --no-audit --no-fund
+	cd ui && npm install --no-audit --no-fund
 
 tools:
 	@command -v tauri-driver >/dev/null || $(CARGO) install tauri-driver --locked
@@ -63,8 +66,11 @@ desktop:
 bench:
 	python3 scripts/bench_validate.py
 
+# Not part of `make test`. The toolchain is stable; RUSTC_BOOTSTRAP lets cargo-fuzz
+# pass its sanitizer flags.
 fuzz:
-	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run validate -- -max_total_time=$${SECONDS_TO_FUZZ:-600}
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run validate -- -max_total_time=$${SECONDS_TO_FUZZ:-600} -max_len=8192
 
 clean:
 	$(CARGO) clean
