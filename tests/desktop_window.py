@@ -8,7 +8,7 @@ WebDriver over HTTP; standard library only). Run inside a display and a D-Bus se
 
 Starts tauri-driver on free loopback ports, opens the app, checks what the window
 shows, saves a screenshot to target/desktop-window.png and stops everything."""
-import base64, json, os, socket, subprocess, sys, time, urllib.error, urllib.request
+import base64, http.client, json, os, socket, subprocess, sys, time, urllib.error, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -23,15 +23,24 @@ class WebDriver:
     def __init__(self, port):
         self.base = f"http://127.0.0.1:{port}"
 
-    def call(self, method, path, body=None, timeout=60):
+    def call(self, method, path, body=None, timeout=60, reads=True):
+        """One WebDriver command. `reads`: it changes nothing, so a connection that
+        tauri-driver's proxy drops before answering (it happens now and then, as with
+        other WebDriver servers) is tried again, twice at most."""
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
-                return json.loads(r.read() or b"{}").get("value")
-        except urllib.error.HTTPError as e:
-            raise AssertionError(f"{method} {path}: HTTP {e.code}: {e.read().decode(errors='replace')}")
+        for attempt in range(3 if reads else 1):
+            req = urllib.request.Request(self.base + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=timeout) as r:
+                    return json.loads(r.read() or b"{}").get("value")
+            except urllib.error.HTTPError as e:
+                raise AssertionError(f"{method} {path}: HTTP {e.code}: {e.read().decode(errors='replace')}")
+            except (http.client.RemoteDisconnected, ConnectionResetError) as e:
+                if attempt == (2 if reads else 0):
+                    raise
+                print(f"note: {method} {path}: {e!r}; trying again", flush=True)
+                time.sleep(0.5)
 
     def wait_ready(self, proc, seconds=30):
         deadline = time.monotonic() + seconds
@@ -39,7 +48,7 @@ class WebDriver:
             if proc.poll() is not None:
                 raise AssertionError(f"tauri-driver exited with {proc.returncode}")
             try:
-                self.call("GET", "/status", timeout=2)
+                self.call("GET", "/status", timeout=2, reads=False)
                 return
             except (OSError, AssertionError):
                 time.sleep(0.2)
@@ -59,7 +68,7 @@ def main():
         wd.wait_ready(driver)
         caps = {"capabilities": {"alwaysMatch": {"browserName": "wry", "tauri:options": {"application": app}}}}
         print("tauri-driver is up; opening the app", flush=True)
-        session = wd.call("POST", "/session", caps, timeout=120)["sessionId"]
+        session = wd.call("POST", "/session", caps, timeout=120, reads=False)["sessionId"]
         print("session open", flush=True)
         s = f"/session/{session}"
 
@@ -86,10 +95,13 @@ def main():
         with open(out, "wb") as f:
             f.write(png)
         check("the window renders (screenshot)", png.startswith(b"\x89PNG") and len(png) > 5000, f"{len(png)} bytes")
+    except (OSError, AssertionError) as e:
+        print(f"FAIL the WebDriver conversation broke off: {e!r}")
+        failed += 1
     finally:
         if session:
             try:
-                wd.call("DELETE", f"/session/{session}", timeout=20)
+                wd.call("DELETE", f"/session/{session}", timeout=20, reads=False)
             except (OSError, AssertionError) as e:
                 print(f"closing the session: {e}", file=sys.stderr)
         driver.terminate()
