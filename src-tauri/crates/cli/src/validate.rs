@@ -149,8 +149,8 @@ fn print_file(r: &FileReport) {
         "{} — {} file, {}, {}-delimited, {}",
         r.path,
         r.entity_type,
-        r.encoding.label(),
-        r.delimiter.label(),
+        r.encoding.as_str(),
+        r.delimiter.as_str(),
         plural(r.rows, "row", "rows"),
     );
     println!(

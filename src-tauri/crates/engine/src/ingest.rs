@@ -2,7 +2,6 @@
 //! first bytes, convert to UTF-8 on the fly, and hand out parsed records in batches
 //! from a reader thread, so memory never depends on the file's size.
 
-use serde::Serialize;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Cursor, Read};
@@ -14,22 +13,17 @@ const SAMPLE_BYTES: usize = 64 * 1024;
 /// Records handed from the reader thread to the validator at a time.
 pub const BATCH_RECORDS: usize = 4096;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
-    #[serde(rename = "UTF-8")]
     Utf8,
-    #[serde(rename = "UTF-8 (BOM)")]
     Utf8Bom,
-    #[serde(rename = "UTF-16LE")]
     Utf16Le,
-    #[serde(rename = "UTF-16BE")]
     Utf16Be,
-    #[serde(rename = "Windows-1252")]
     Windows1252,
 }
 
 impl Encoding {
-    pub fn label(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Utf8 => "UTF-8",
             Self::Utf8Bom => "UTF-8 (BOM)",
@@ -40,8 +34,7 @@ impl Encoding {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delimiter {
     Comma,
     Semicolon,
@@ -57,7 +50,7 @@ impl Delimiter {
         }
     }
 
-    pub fn label(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Comma => "comma",
             Self::Semicolon => "semicolon",
@@ -65,6 +58,9 @@ impl Delimiter {
         }
     }
 }
+
+crate::finding::serialize_as_str!(Encoding);
+crate::finding::serialize_as_str!(Delimiter);
 
 /// Input that cannot be read as a CSV at all: one clear message, no findings.
 #[derive(Debug, thiserror::Error)]
