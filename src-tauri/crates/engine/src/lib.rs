@@ -7,7 +7,10 @@ pub mod gen;
 pub mod ingest;
 pub mod keyset;
 pub mod mapping;
+pub mod ratelimit;
+pub mod retry;
 pub mod schema;
+pub mod target;
 pub mod text;
 pub mod validate;
 

@@ -1,0 +1,214 @@
+//! The target catalog port: what the sync needs from a catalog API, whatever its
+//! dialect. Adapters (the `target` crate) speak HTTP; the engine only sees outcomes.
+
+use crate::ratelimit::RateLimiter;
+use crate::retry::{Decision, ErrorClass, RetryPolicy};
+use crate::EntityType;
+use std::future::Future;
+use std::time::Duration;
+
+/// An object's id in the target catalog.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct TargetId(pub String);
+
+/// Canonical attributes sent to the target, by field name.
+pub type Attributes = serde_json::Map<String, serde_json::Value>;
+
+/// Why a call did not succeed, typed so the caller can decide without parsing text.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CallError {
+    /// The object (or the parent named in the call) does not exist.
+    #[error("not found in the target catalog")]
+    NotFound,
+    /// The target refused the request as it is; `message` is its own answer.
+    #[error("the target refused it (HTTP {status}): {message}")]
+    Permanent { status: u16, message: String },
+    /// It may work later. `throttled` is a 429.
+    #[error("temporary failure: {reason}")]
+    Transient {
+        reason: String,
+        retry_after: Option<Duration>,
+        throttled: bool,
+    },
+    /// Credentials were refused (after one token refresh, where there is a token).
+    #[error("the target refused the credentials: {message}")]
+    Auth { message: String },
+}
+
+impl CallError {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            CallError::NotFound | CallError::Permanent { .. } => ErrorClass::Permanent,
+            CallError::Transient { .. } => ErrorClass::Transient,
+            CallError::Auth { .. } => ErrorClass::Auth,
+        }
+    }
+}
+
+/// A target catalog: look up by natural key, create under a parent, update fields.
+pub trait Target: Send + Sync {
+    /// The object of this type with this slug, if there is one.
+    fn lookup(
+        &self,
+        entity: EntityType,
+        slug: &str,
+    ) -> impl Future<Output = Result<Option<TargetId>, CallError>> + Send;
+
+    /// Create an object (under `parent` for all but shows); returns its new id.
+    fn create(
+        &self,
+        entity: EntityType,
+        parent: Option<&TargetId>,
+        attributes: &Attributes,
+    ) -> impl Future<Output = Result<TargetId, CallError>> + Send;
+
+    /// Send only the changed attributes of an existing object.
+    fn update(
+        &self,
+        entity: EntityType,
+        id: &TargetId,
+        changed: &Attributes,
+    ) -> impl Future<Output = Result<(), CallError>> + Send;
+}
+
+/// How a call ended, with the attempts it took.
+#[derive(Debug, PartialEq)]
+pub struct Called<T> {
+    pub result: Result<T, CallError>,
+    pub attempts: u32,
+}
+
+/// Make one call through the limiter, retrying transient failures by `policy`.
+/// `jitter` yields numbers in 0..1 (a seeded source in tests).
+pub async fn call_with_retries<T, Fut>(
+    policy: &RetryPolicy,
+    limiter: &RateLimiter,
+    jitter: &mut impl FnMut() -> f64,
+    mut call: impl FnMut() -> Fut,
+) -> Called<T>
+where
+    Fut: Future<Output = Result<T, CallError>>,
+{
+    let mut attempts = 0;
+    loop {
+        limiter.acquire().await;
+        attempts += 1;
+        let error = match call().await {
+            Ok(value) => {
+                limiter.on_success();
+                return Called {
+                    result: Ok(value),
+                    attempts,
+                };
+            }
+            Err(e) => e,
+        };
+        let retry_after = match &error {
+            CallError::Transient {
+                retry_after,
+                throttled,
+                ..
+            } => {
+                if *throttled {
+                    limiter.on_throttled(*retry_after);
+                }
+                *retry_after
+            }
+            _ => None,
+        };
+        match policy.decide(attempts, error.class(), retry_after, jitter()) {
+            Decision::RetryAfter(wait) => tokio::time::sleep(wait).await,
+            Decision::GiveUp => {
+                return Called {
+                    result: Err(error),
+                    attempts,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ratelimit::LimiterConfig;
+    use std::cell::RefCell;
+    use tokio::time::Instant;
+
+    fn transient(retry_after: Option<u64>, throttled: bool) -> CallError {
+        CallError::Transient {
+            reason: "reset".into(),
+            retry_after: retry_after.map(Duration::from_secs),
+            throttled,
+        }
+    }
+
+    /// Plays back scripted outcomes: the faults a real server cannot be told to make
+    /// at an exact moment.
+    async fn run(script: Vec<Result<u32, CallError>>) -> (Called<u32>, f64) {
+        let script = RefCell::new(script.into_iter());
+        let limiter = RateLimiter::new(LimiterConfig::with_quota(1000.0, 1));
+        let start = Instant::now();
+        let called = call_with_retries(&RetryPolicy::default(), &limiter, &mut || 1.0, || {
+            let next = script.borrow_mut().next();
+            async move { next.unwrap_or(Err(CallError::NotFound)) }
+        })
+        .await;
+        (called, start.elapsed().as_secs_f64())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_failures_are_retried_with_backoff() {
+        let (c, t) = run(vec![
+            Err(transient(None, false)),
+            Err(transient(None, false)),
+            Ok(7),
+        ])
+        .await;
+        assert_eq!(
+            c,
+            Called {
+                result: Ok(7),
+                attempts: 3
+            }
+        );
+        assert!((6.0..6.1).contains(&t), "2 s + 4 s of backoff, took {t}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn permanent_failures_are_not_retried() {
+        let refused = CallError::Permanent {
+            status: 400,
+            message: "title too long".into(),
+        };
+        let (c, t) = run(vec![Err(refused.clone()), Ok(1)]).await;
+        assert_eq!(
+            c,
+            Called {
+                result: Err(refused),
+                attempts: 1
+            }
+        );
+        assert!(t < 0.01);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_retry_budget_ends_in_the_last_error() {
+        let (c, _) = run(vec![Err(transient(None, false)); 10]).await;
+        assert_eq!(c.attempts, 4, "one attempt and three retries");
+        assert!(matches!(c.result, Err(CallError::Transient { .. })));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_honours_retry_after() {
+        let (c, t) = run(vec![Err(transient(Some(10), true)), Ok(3)]).await;
+        assert_eq!(
+            c,
+            Called {
+                result: Ok(3),
+                attempts: 2
+            }
+        );
+        assert!((10.0..10.1).contains(&t), "waited {t}");
+    }
+}
