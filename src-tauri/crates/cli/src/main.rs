@@ -3,6 +3,7 @@
 
 mod gen;
 mod output;
+mod sandbox;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +26,8 @@ enum Command {
     Validate(validate::Args),
     /// Write deterministic synthetic catalog data (same seed, same bytes).
     Gen(gen::Args),
+    /// Run a local catalog API that behaves like the target (quotas, faults).
+    Sandbox(sandbox::Args),
 }
 
 /// Exit codes: 0 all good, 1 findings, 2 unusable input or configuration.
@@ -36,6 +39,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Gen(args) => gen::run(args),
+        Command::Sandbox(args) => sandbox::run(args),
     };
     ExitCode::from(code)
 }

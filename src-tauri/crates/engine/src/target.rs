@@ -54,11 +54,12 @@ pub trait Target: Send + Sync {
         slug: &str,
     ) -> impl Future<Output = Result<Option<TargetId>, CallError>> + Send;
 
-    /// Create an object (under `parent` for all but shows); returns its new id.
+    /// Create an object (under `parent`, with its type, for all but shows); returns
+    /// its new id.
     fn create(
         &self,
         entity: EntityType,
-        parent: Option<&TargetId>,
+        parent: Option<(EntityType, &TargetId)>,
         attributes: &Attributes,
     ) -> impl Future<Output = Result<TargetId, CallError>> + Send;
 

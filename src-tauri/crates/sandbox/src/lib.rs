@@ -1,0 +1,1030 @@
+//! A local server that behaves like the target catalog API, for the demo and the tests.
+//!
+//! It speaks both dialects over one in-memory catalog: **Media Manager v1** (HTTP Basic,
+//! JSON:API, `/api/v1/...`) and **generic REST** (`/rest/...`, bearer JWTs from its own
+//! OAuth2 client-credentials endpoint, HS256, verified). It enforces a quota with 429 +
+//! Retry-After, injects latency, 5xx, resets and hangs (deterministic for a seed), rejects
+//! what breaks a strict target's rules with a JSON:API 400, and exposes
+//! `GET /_sandbox/stats` and `GET /_sandbox/catalog` so tests can check the final state
+//! and count duplicates.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use metasync_engine::gen::Rng;
+use metasync_engine::schema::Kind;
+use metasync_engine::text::{check, trim};
+use metasync_engine::EntityType;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use sha2::Sha256;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// Who may call the sandbox. Development values, never real secrets.
+#[derive(Clone)]
+pub struct Credentials {
+    /// Media Manager dialect: HTTP Basic key and secret.
+    pub key: String,
+    pub secret: String,
+    /// REST dialect: OAuth2 client credentials.
+    pub client_id: String,
+    pub client_secret: String,
+    /// Signs the JWTs the token endpoint issues.
+    pub jwt_key: Vec<u8>,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("key", &self.key)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Credentials {
+    fn default() -> Self {
+        Self {
+            key: "sandbox-key".into(),
+            secret: "sandbox-secret".into(),
+            client_id: "sandbox-client".into(),
+            client_secret: "sandbox-client-secret".into(),
+            jwt_key: b"sandbox-jwt-signing-key".to_vec(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Requests per second; none means unlimited.
+    pub quota: Option<f64>,
+    pub burst: u32,
+    pub latency: Duration,
+    /// Shares of requests answered 503, reset, or left hanging.
+    pub fail_rate: f64,
+    pub reset_rate: f64,
+    pub timeout_rate: f64,
+    /// How long a hanging request waits before its (late) answer.
+    pub hang: Duration,
+    pub seed: u64,
+    /// Send `X-RateLimit-Remaining` / `X-RateLimit-Reset` on every answer.
+    pub rate_headers: bool,
+    pub token_ttl: Duration,
+    pub credentials: Credentials,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            quota: None,
+            burst: 10,
+            latency: Duration::ZERO,
+            fail_rate: 0.0,
+            reset_rate: 0.0,
+            timeout_rate: 0.0,
+            hang: Duration::from_secs(30),
+            seed: 1,
+            rate_headers: false,
+            token_ttl: Duration::from_secs(300),
+            credentials: Credentials::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Stats {
+    pub requests: u64,
+    /// Answered 2xx.
+    pub accepted: u64,
+    /// Answered 429.
+    pub throttled: u64,
+    /// Injected 503s, resets and hangs.
+    pub faults: u64,
+    /// Answered 400 or 404.
+    pub rejected: u64,
+    /// Answered 401.
+    pub unauthorized: u64,
+    pub tokens_issued: u64,
+    /// Objects by type.
+    pub objects: BTreeMap<String, u64>,
+    /// Objects whose type and slug an earlier object already had.
+    pub duplicates: u64,
+}
+
+struct Obj {
+    id: String,
+    kind: EntityType,
+    slug: Option<String>,
+    parent: Option<String>,
+    attributes: Map<String, Value>,
+}
+
+struct Inner {
+    objects: Vec<Obj>,
+    by_id: HashMap<String, usize>,
+    stats: Stats,
+    rng: Rng,
+    /// GCRA: theoretical arrival time of the next request.
+    tat: Instant,
+    /// Tokens from earlier generations are refused (`/_sandbox/revoke-tokens`).
+    token_generation: u64,
+}
+
+struct Shared {
+    cfg: Config,
+    inner: Mutex<Inner>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A running sandbox on a loopback port.
+pub struct Sandbox {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Sandbox {
+    /// Serve on 127.0.0.1:`port` (0: a free port).
+    pub async fn start(cfg: Config, port: u16) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(Inner {
+                objects: Vec::new(),
+                by_id: HashMap::new(),
+                stats: Stats::default(),
+                rng: Rng::new(cfg.seed),
+                tat: Instant::now(),
+                token_generation: 0,
+            }),
+            cfg,
+        });
+        let app = Router::new().fallback(dispatch).with_state(shared.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = rx.await;
+            });
+            if let Err(e) = serve.await {
+                eprintln!("sandbox stopped: {e}");
+            }
+        });
+        Ok(Self {
+            addr,
+            shared,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn stats(&self) -> Stats {
+        stats_of(&self.shared.lock())
+    }
+
+    pub fn catalog(&self) -> Value {
+        catalog_of(&self.shared.lock())
+    }
+
+    /// Refuse every token issued so far (they look expired to clients).
+    pub fn revoke_tokens(&self) {
+        self.shared.lock().token_generation += 1;
+    }
+
+    /// Wait until the server stops (for `metasync sandbox`).
+    pub async fn wait(mut self) {
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            // Hanging requests would hold a graceful shutdown: stop waiting for them.
+            if tokio::time::timeout(Duration::from_secs(2), task)
+                .await
+                .is_err()
+            {
+                eprintln!("sandbox: requests still open at shutdown were dropped");
+            }
+        }
+    }
+}
+
+fn stats_of(inner: &Inner) -> Stats {
+    let mut stats = inner.stats.clone();
+    let mut seen = HashSet::new();
+    for o in &inner.objects {
+        *stats.objects.entry(o.kind.to_string()).or_insert(0) += 1;
+        if let Some(slug) = &o.slug {
+            if !seen.insert((o.kind, slug.as_str())) {
+                stats.duplicates += 1;
+            }
+        }
+    }
+    stats
+}
+
+fn catalog_of(inner: &Inner) -> Value {
+    let objects: Vec<Value> = inner
+        .objects
+        .iter()
+        .map(|o| {
+            json!({"type": o.kind, "id": o.id, "slug": o.slug, "parent": o.parent, "attributes": o.attributes})
+        })
+        .collect();
+    json!({ "objects": objects })
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// What the gate decided for one request, before it is handled.
+enum Gate {
+    Pass,
+    Throttled(Duration),
+    Fail,
+    Reset,
+    Hang,
+}
+
+/// An error answer in JSON:API form.
+fn error(status: StatusCode, title: &str, detail: &str, pointer: Option<&str>) -> Response {
+    let mut e = json!({"status": status.as_u16().to_string(), "title": title, "detail": detail});
+    if let Some(p) = pointer {
+        e["source"] = json!({ "pointer": p });
+    }
+    (status, axum::Json(json!({ "errors": [e] }))).into_response()
+}
+
+/// Why the sandbox refuses a request, answered as a JSON:API error.
+struct Rejection {
+    status: StatusCode,
+    title: &'static str,
+    detail: String,
+    pointer: Option<String>,
+}
+
+fn reject(
+    status: StatusCode,
+    title: &'static str,
+    detail: &str,
+    pointer: Option<&str>,
+) -> Rejection {
+    Rejection {
+        status,
+        title,
+        detail: detail.to_string(),
+        pointer: pointer.map(String::from),
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        error(
+            self.status,
+            self.title,
+            &self.detail,
+            self.pointer.as_deref(),
+        )
+    }
+}
+
+async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    let query = parts.uri.query().unwrap_or("").to_string();
+    let segs: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+
+    if segs.first() == Some(&"_sandbox") {
+        let inner = shared.lock();
+        return match segs.get(1) {
+            Some(&"stats") => axum::Json(stats_of(&inner)).into_response(),
+            Some(&"catalog") => axum::Json(catalog_of(&inner)).into_response(),
+            _ => error(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "no such sandbox endpoint",
+                None,
+            ),
+        };
+    }
+
+    let gate = {
+        let cfg = &shared.cfg;
+        let mut inner = shared.lock();
+        inner.stats.requests += 1;
+        let throttle = cfg.quota.and_then(|q| {
+            let now = Instant::now();
+            let interval = Duration::from_secs_f64(1.0 / q.max(0.001));
+            let tolerance = interval * cfg.burst.saturating_sub(1);
+            let tat = inner.tat.max(now);
+            if tat.duration_since(now) > tolerance {
+                Some(tat.duration_since(now) - tolerance)
+            } else {
+                inner.tat = tat + interval;
+                None
+            }
+        });
+        match throttle {
+            Some(wait) => {
+                inner.stats.throttled += 1;
+                Gate::Throttled(wait)
+            }
+            None => {
+                let draw = (inner.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+                let gate = if draw < cfg.fail_rate {
+                    Gate::Fail
+                } else if draw < cfg.fail_rate + cfg.reset_rate {
+                    Gate::Reset
+                } else if draw < cfg.fail_rate + cfg.reset_rate + cfg.timeout_rate {
+                    Gate::Hang
+                } else {
+                    Gate::Pass
+                };
+                if !matches!(gate, Gate::Pass) {
+                    inner.stats.faults += 1;
+                }
+                gate
+            }
+        }
+    };
+    if !shared.cfg.latency.is_zero() {
+        tokio::time::sleep(shared.cfg.latency).await;
+    }
+    let mut response = match gate {
+        Gate::Throttled(wait) => {
+            // Retry-After is whole seconds (RFC 9110); X-RateLimit-Reset says more.
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            let mut r = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests",
+                "The quota is exhausted; retry later.",
+                None,
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            r
+        }
+        Gate::Fail => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service unavailable",
+            "Injected failure.",
+            None,
+        ),
+        // Headers go out, then the body breaks off: the client sees a broken connection.
+        Gate::Reset => {
+            let broken = futures_util::stream::once(async {
+                Err::<Bytes, std::io::Error>(std::io::Error::other("injected reset"))
+            });
+            Response::new(Body::from_stream(broken))
+        }
+        Gate::Pass | Gate::Hang => {
+            let bytes = axum::body::to_bytes(body, 4 << 20)
+                .await
+                .unwrap_or_default();
+            let r = route(
+                &shared,
+                &parts.method,
+                &segs,
+                &query,
+                &parts.headers,
+                &bytes,
+            );
+            if matches!(gate, Gate::Hang) {
+                // The work is done; the answer comes too late for the client.
+                tokio::time::sleep(shared.cfg.hang).await;
+            }
+            r
+        }
+    };
+    {
+        let mut inner = shared.lock();
+        let status = response.status();
+        if status.is_success() {
+            inner.stats.accepted += 1;
+        } else if status == StatusCode::UNAUTHORIZED {
+            inner.stats.unauthorized += 1;
+        } else if matches!(status, StatusCode::BAD_REQUEST | StatusCode::NOT_FOUND) {
+            inner.stats.rejected += 1;
+        }
+        if shared.cfg.rate_headers {
+            if let Some(q) = shared.cfg.quota {
+                let now = Instant::now();
+                let interval = 1.0 / q.max(0.001);
+                let backlog = inner.tat.saturating_duration_since(now).as_secs_f64();
+                let remaining = (f64::from(shared.cfg.burst) - backlog / interval)
+                    .floor()
+                    .max(0.0);
+                let h = response.headers_mut();
+                h.insert("x-ratelimit-remaining", HeaderValue::from(remaining as u64));
+                h.insert(
+                    "x-ratelimit-reset",
+                    HeaderValue::from(backlog.ceil() as u64),
+                );
+            }
+        }
+    }
+    response
+}
+
+fn route(
+    shared: &Shared,
+    method: &Method,
+    segs: &[&str],
+    query: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    match segs {
+        ["oauth2", "token"] if method == Method::POST => token(shared, headers, body),
+        ["api", "v1", ..] => {
+            if !basic_ok(&shared.cfg.credentials, headers) {
+                let mut r = error(
+                    StatusCode::UNAUTHORIZED,
+                    "Unauthorized",
+                    "Invalid API key or secret.",
+                    None,
+                );
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"sandbox\""),
+                );
+                return r;
+            }
+            media_manager(shared, method, &segs[2..], query, body)
+        }
+        ["rest", ..] => {
+            if let Err(why) = bearer_ok(shared, headers) {
+                let mut r = error(StatusCode::UNAUTHORIZED, "Unauthorized", why, None);
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                );
+                return r;
+            }
+            rest(shared, method, &segs[1..], query, body)
+        }
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "No such endpoint.",
+            None,
+        ),
+    }
+}
+
+fn kind_of_collection(collection: &str) -> Option<EntityType> {
+    collection.strip_suffix('s')?.parse().ok()
+}
+
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| percent_decode(v))
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn media_manager(
+    shared: &Shared,
+    method: &Method,
+    segs: &[&str],
+    query: &str,
+    body: &[u8],
+) -> Response {
+    let doc = |o: &Obj| json!({"type": o.kind, "id": o.id, "attributes": o.attributes});
+    match (method, segs) {
+        (&Method::GET, [collection]) => {
+            let Some(kind) = kind_of_collection(collection) else {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "Not found",
+                    "No such collection.",
+                    None,
+                );
+            };
+            let slug = query_param(query, "slug");
+            let inner = shared.lock();
+            let data: Vec<Value> = inner
+                .objects
+                .iter()
+                .filter(|o| o.kind == kind && (slug.is_none() || o.slug == slug))
+                .map(doc)
+                .collect();
+            axum::Json(json!({ "data": data })).into_response()
+        }
+        (&Method::GET, [_, id]) => {
+            let inner = shared.lock();
+            match inner.by_id.get(*id) {
+                Some(&i) => axum::Json(json!({ "data": doc(&inner.objects[i]) })).into_response(),
+                None => error(StatusCode::NOT_FOUND, "Not found", "No such object.", None),
+            }
+        }
+        (&Method::POST, ["shows"]) => mm_create(shared, EntityType::Show, None, body),
+        (&Method::POST, [parent_collection, parent_id, collection]) => {
+            let (Some(parent_kind), Some(kind)) = (
+                kind_of_collection(parent_collection),
+                kind_of_collection(collection),
+            ) else {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "Not found",
+                    "No such collection.",
+                    None,
+                );
+            };
+            mm_create(shared, kind, Some((parent_kind, parent_id)), body)
+        }
+        (&Method::PATCH, ["assets", id, "edit"]) => mm_update(shared, EntityType::Asset, id, body),
+        (&Method::PATCH, [collection, id]) if *collection != "assets" => {
+            match kind_of_collection(collection) {
+                Some(kind) => mm_update(shared, kind, id, body),
+                None => error(
+                    StatusCode::NOT_FOUND,
+                    "Not found",
+                    "No such collection.",
+                    None,
+                ),
+            }
+        }
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "No such endpoint.",
+            None,
+        ),
+    }
+}
+
+fn jsonapi_attributes(body: &[u8], kind: EntityType) -> Result<Map<String, Value>, Rejection> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| {
+        reject(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            &format!("The body is not JSON: {e}"),
+            None,
+        )
+    })?;
+    let data = &v["data"];
+    if data["type"].as_str() != Some(kind.as_str()) {
+        return Err(reject(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            &format!("data.type must be \"{kind}\"."),
+            Some("/data/type"),
+        ));
+    }
+    match &data["attributes"] {
+        Value::Object(m) => Ok(m.clone()),
+        _ => Err(reject(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "data.attributes must be an object.",
+            Some("/data/attributes"),
+        )),
+    }
+}
+
+fn mm_create(
+    shared: &Shared,
+    kind: EntityType,
+    parent: Option<(EntityType, &str)>,
+    body: &[u8],
+) -> Response {
+    let attributes = match jsonapi_attributes(body, kind) {
+        Ok(a) => a,
+        Err(r) => return r.into_response(),
+    };
+    match create(shared, kind, parent, attributes, "/data/attributes") {
+        Ok(id) => {
+            let mut r = (
+                StatusCode::CREATED,
+                axum::Json(json!({"data": {"type": kind, "id": id}})),
+            )
+                .into_response();
+            let location = format!("/api/v1/{kind}s/{id}/");
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            r
+        }
+        Err(r) => r.into_response(),
+    }
+}
+
+fn mm_update(shared: &Shared, kind: EntityType, id: &str, body: &[u8]) -> Response {
+    let attributes = match jsonapi_attributes(body, kind) {
+        Ok(a) => a,
+        Err(r) => return r.into_response(),
+    };
+    match update(shared, kind, id, attributes, "/data/attributes") {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(r) => r.into_response(),
+    }
+}
+
+fn rest(shared: &Shared, method: &Method, segs: &[&str], query: &str, body: &[u8]) -> Response {
+    let Some(kind) = segs.first().and_then(|c| kind_of_collection(c)) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "No such collection.",
+            None,
+        );
+    };
+    match (method, &segs[1..]) {
+        (&Method::GET, []) => {
+            let slug = query_param(query, "slug");
+            let inner = shared.lock();
+            let items: Vec<Value> = inner
+                .objects
+                .iter()
+                .filter(|o| o.kind == kind && (slug.is_none() || o.slug == slug))
+                .map(|o| json!({"id": o.id, "slug": o.slug, "parent_id": o.parent}))
+                .collect();
+            axum::Json(json!({ "items": items })).into_response()
+        }
+        (&Method::POST, []) => {
+            let v: Value = match serde_json::from_slice(body) {
+                Ok(v) => v,
+                Err(e) => {
+                    return error(StatusCode::BAD_REQUEST, "Bad request", &e.to_string(), None)
+                }
+            };
+            let Value::Object(attributes) = v["attributes"].clone() else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "Bad request",
+                    "attributes must be an object.",
+                    Some("/attributes"),
+                );
+            };
+            let parent_id = v["parent_id"].as_str().map(String::from);
+            let parent_kind = match kind {
+                EntityType::Show => None,
+                EntityType::Season => Some(EntityType::Show),
+                EntityType::Episode => Some(EntityType::Season),
+                EntityType::Asset => v["parent_type"].as_str().and_then(|t| t.parse().ok()),
+            };
+            let parent = match (parent_kind, parent_id.as_deref()) {
+                (None, _) => None,
+                (Some(k), Some(id)) => Some((k, id)),
+                (Some(_), None) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "Bad request",
+                        "parent_id is required.",
+                        Some("/parent_id"),
+                    )
+                }
+            };
+            match create(shared, kind, parent, attributes, "/attributes") {
+                Ok(id) => (StatusCode::CREATED, axum::Json(json!({ "id": id }))).into_response(),
+                Err(r) => r.into_response(),
+            }
+        }
+        (&Method::PATCH, [id]) => {
+            let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+            let Value::Object(attributes) = v["attributes"].clone() else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "Bad request",
+                    "attributes must be an object.",
+                    Some("/attributes"),
+                );
+            };
+            match update(shared, kind, id, attributes, "/attributes") {
+                Ok(()) => StatusCode::OK.into_response(),
+                Err(r) => r.into_response(),
+            }
+        }
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "No such endpoint.",
+            None,
+        ),
+    }
+}
+
+/// A strict target's rules: the engine's cell rules for every attribute it knows, a
+/// title on every object and a slug on every show.
+fn validate(
+    kind: EntityType,
+    attributes: &Map<String, Value>,
+    creating: bool,
+    base: &str,
+) -> Result<(), Rejection> {
+    let needs =
+        |name: &str| creating && (name == "title" || (name == "slug" && kind == EntityType::Show));
+    for field in kind.fields() {
+        let pointer = format!("{base}/{}", field.name);
+        match attributes.get(field.name) {
+            None | Some(Value::Null) if needs(field.name) => {
+                return Err(reject(
+                    StatusCode::BAD_REQUEST,
+                    "Invalid attribute",
+                    &format!("{} is required.", field.name),
+                    Some(&pointer),
+                ))
+            }
+            Some(Value::String(s)) => {
+                let v = trim(s);
+                if v.is_empty() && needs(field.name) {
+                    return Err(reject(
+                        StatusCode::BAD_REQUEST,
+                        "Invalid attribute",
+                        &format!("{} is required.", field.name),
+                        Some(&pointer),
+                    ));
+                }
+                // Keys are the source system's, not the target's.
+                if !v.is_empty() && field.kind != Kind::Key {
+                    if let Err(p) = check(field.kind, field.name, v) {
+                        return Err(reject(
+                            StatusCode::BAD_REQUEST,
+                            "Invalid attribute",
+                            &p.message,
+                            Some(&pointer),
+                        ));
+                    }
+                }
+            }
+            Some(Value::Number(_)) | None | Some(Value::Null) => {}
+            Some(_) => {
+                return Err(reject(
+                    StatusCode::BAD_REQUEST,
+                    "Invalid attribute",
+                    &format!("{} must be a string or number.", field.name),
+                    Some(&pointer),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn create(
+    shared: &Shared,
+    kind: EntityType,
+    parent: Option<(EntityType, &str)>,
+    attributes: Map<String, Value>,
+    base: &str,
+) -> Result<String, Rejection> {
+    validate(kind, &attributes, true, base)?;
+    let mut inner = shared.lock();
+    if let Some((parent_kind, parent_id)) = parent {
+        let ok = inner
+            .by_id
+            .get(parent_id)
+            .is_some_and(|&i| inner.objects[i].kind == parent_kind);
+        if !ok {
+            return Err(reject(
+                StatusCode::NOT_FOUND,
+                "Parent not found",
+                &format!("No {parent_kind} with id {parent_id}."),
+                None,
+            ));
+        }
+    }
+    let n = inner.objects.len() + 1;
+    let id = format!("{}-{n:07}", kind.as_str());
+    let slug = attributes
+        .get("slug")
+        .and_then(Value::as_str)
+        .map(String::from);
+    let index = inner.objects.len();
+    inner.by_id.insert(id.clone(), index);
+    inner.objects.push(Obj {
+        id: id.clone(),
+        kind,
+        slug,
+        parent: parent.map(|(_, p)| p.to_string()),
+        attributes,
+    });
+    Ok(id)
+}
+
+fn update(
+    shared: &Shared,
+    kind: EntityType,
+    id: &str,
+    changed: Map<String, Value>,
+    base: &str,
+) -> Result<(), Rejection> {
+    validate(kind, &changed, false, base)?;
+    let mut inner = shared.lock();
+    let Some(&i) = inner.by_id.get(id) else {
+        return Err(reject(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "No such object.",
+            None,
+        ));
+    };
+    let o = &mut inner.objects[i];
+    if o.kind != kind {
+        return Err(reject(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "No such object of this type.",
+            None,
+        ));
+    }
+    if let Some(slug) = changed.get("slug").and_then(Value::as_str) {
+        o.slug = Some(slug.to_string());
+    }
+    o.attributes.extend(changed);
+    Ok(())
+}
+
+fn basic_ok(c: &Credentials, headers: &HeaderMap) -> bool {
+    let Some(encoded) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+    else {
+        return false;
+    };
+    let Ok(decoded) = STANDARD.decode(encoded.trim()) else {
+        return false;
+    };
+    let expected = format!("{}:{}", c.key, c.secret);
+    constant_time_eq(&decoded, expected.as_bytes())
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+fn sign(key: &[u8], message: &[u8]) -> Vec<u8> {
+    // HMAC accepts keys of any length, so this cannot fail.
+    match HmacSha256::new_from_slice(key) {
+        Ok(mut mac) => {
+            mac.update(message);
+            mac.finalize().into_bytes().to_vec()
+        }
+        Err(_) => Vec::new(),
+    }
+}
+
+fn issue_jwt(shared: &Shared, client_id: &str) -> (String, u64) {
+    let ttl = shared.cfg.token_ttl.as_secs().max(1);
+    let now = now_secs();
+    let generation = {
+        let mut inner = shared.lock();
+        inner.stats.tokens_issued += 1;
+        inner.token_generation
+    };
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let claims = json!({"sub": client_id, "iat": now, "exp": now + ttl, "gen": generation});
+    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let signing_input = format!("{header}.{payload}");
+    let signature = URL_SAFE_NO_PAD.encode(sign(
+        &shared.cfg.credentials.jwt_key,
+        signing_input.as_bytes(),
+    ));
+    (format!("{signing_input}.{signature}"), ttl)
+}
+
+fn bearer_ok(shared: &Shared, headers: &HeaderMap) -> Result<(), &'static str> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or("A bearer token is required.")?;
+    let mut parts = token.trim().split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err("The token is not a JWT.");
+    };
+    let expected = sign(
+        &shared.cfg.credentials.jwt_key,
+        format!("{h}.{p}").as_bytes(),
+    );
+    let given = URL_SAFE_NO_PAD
+        .decode(s)
+        .map_err(|_| "The token's signature is malformed.")?;
+    if !constant_time_eq(&expected, &given) {
+        return Err("The token's signature is invalid.");
+    }
+    let claims: Value = URL_SAFE_NO_PAD
+        .decode(p)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or("The token's claims are malformed.")?;
+    if claims["exp"].as_u64().is_none_or(|exp| exp <= now_secs()) {
+        return Err("The token has expired.");
+    }
+    if claims["gen"].as_u64() != Some(shared.lock().token_generation) {
+        return Err("The token has expired.");
+    }
+    Ok(())
+}
+
+/// OAuth2 client credentials: client id and secret in HTTP Basic or in the form body.
+fn token(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Response {
+    let form = String::from_utf8_lossy(body);
+    let from_form = |name: &str| query_param(&form, name);
+    if from_form("grant_type").as_deref() != Some("client_credentials") {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": "unsupported_grant_type"})),
+        )
+            .into_response();
+    }
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|v| STANDARD.decode(v.trim()).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| {
+            s.split_once(':')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+        });
+    let (id, secret) = match basic {
+        Some(pair) => pair,
+        None => (
+            from_form("client_id").unwrap_or_default(),
+            from_form("client_secret").unwrap_or_default(),
+        ),
+    };
+    let c = &shared.cfg.credentials;
+    if !(constant_time_eq(id.as_bytes(), c.client_id.as_bytes())
+        && constant_time_eq(secret.as_bytes(), c.client_secret.as_bytes()))
+    {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"error": "invalid_client"})),
+        )
+            .into_response();
+    }
+    let (jwt, ttl) = issue_jwt(shared, &id);
+    axum::Json(json!({"access_token": jwt, "token_type": "Bearer", "expires_in": ttl}))
+        .into_response()
+}

@@ -1,0 +1,87 @@
+//! Target catalog clients: the engine's [`Target`](metasync_engine::target::Target)
+//! port over HTTP, in two dialects.
+//!
+//! - [`MediaManager`]: Media Manager v1 — HTTP Basic key/secret, JSON:API envelopes,
+//!   create under the parent's collection (new id from `Location`), PATCH updates.
+//! - [`Rest`]: generic REST with OAuth2 client credentials — a bearer JWT cached until
+//!   shortly before it expires and refreshed once on 401; URLs from templates.
+//!
+//! Both stop sending once credentials are refused, so wrong credentials give one clear
+//! error rather than a storm of 401s.
+
+mod http;
+pub mod media_manager;
+pub mod rest;
+pub mod secret;
+
+pub use media_manager::{MediaManager, MediaManagerConfig};
+pub use rest::{Rest, RestConfig, Templates};
+pub use secret::Secret;
+
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("cannot set up the HTTP client: {0}")]
+    Client(String),
+    #[error("{field} is not a usable URL: {value:?}")]
+    Url { field: &'static str, value: String },
+}
+
+fn client(timeout: Duration) -> Result<reqwest::Client, BuildError> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .user_agent(concat!("metasync/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| BuildError::Client(e.to_string()))
+}
+
+fn check_url(field: &'static str, value: &str) -> Result<String, BuildError> {
+    let v = value.trim().trim_end_matches('/');
+    if v.starts_with("http://") || v.starts_with("https://") {
+        Ok(v.to_string())
+    } else {
+        Err(BuildError::Url {
+            field,
+            value: value.to_string(),
+        })
+    }
+}
+
+/// The last non-empty path segment of a `Location` header: the new object's id.
+fn id_from_location(location: &str) -> Option<String> {
+    location
+        .split(['?', '#'])
+        .next()?
+        .rsplit('/')
+        .find(|s| !s.is_empty())
+        .map(String::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_come_from_the_location_path() {
+        assert_eq!(
+            id_from_location("/api/v1/episodes/ep-1/").as_deref(),
+            Some("ep-1")
+        );
+        assert_eq!(
+            id_from_location("https://h/api/v1/shows/abc?x=1").as_deref(),
+            Some("abc")
+        );
+        assert_eq!(id_from_location("/"), None);
+    }
+
+    #[test]
+    fn urls_are_checked_once() {
+        assert_eq!(
+            check_url("base_url", "http://h/api/v1/").ok().as_deref(),
+            Some("http://h/api/v1")
+        );
+        assert!(check_url("base_url", "h/api").is_err_and(|e| e.to_string().contains("base_url")));
+    }
+}
