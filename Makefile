@@ -10,7 +10,7 @@ APT_PACKAGES := build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev libg
 	libsoup-3.0-dev libjavascriptcoregtk-4.1-dev librsvg2-dev libayatana-appindicator3-dev \
 	xvfb xauth dbus-x11 webkit2gtk-driver
 
-.PHONY: demo test deps apt node ui tools lint unit desktop bench fuzz clean
+.PHONY: demo test deps apt node ui tools lint unit desktop bench bench-target fuzz clean
 
 demo:
 	$(CARGO) build --release -q -p metasync-cli
@@ -65,6 +65,10 @@ desktop:
 
 bench:
 	python3 scripts/bench_validate.py
+
+# The target side against the sandbox: quota use, faults, an unknown quota (~2 min).
+bench-target:
+	$(CARGO) run --release -q -p metasync-target --example target_bench
 
 # Not part of `make test`. The toolchain is stable; RUSTC_BOOTSTRAP lets cargo-fuzz
 # pass its sanitizer flags.
