@@ -5,12 +5,12 @@ SHELL := /bin/bash
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CARGO ?= cargo
 
-# Tauri's system libraries, and what the window test needs.
+# Tauri's system libraries, and what the window and keychain tests need.
 APT_PACKAGES := build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev libgtk-3-dev \
 	libsoup-3.0-dev libjavascriptcoregtk-4.1-dev librsvg2-dev libayatana-appindicator3-dev \
-	xvfb xauth dbus-x11 webkit2gtk-driver
+	xvfb xauth dbus-x11 webkit2gtk-driver gnome-keyring libsecret-tools
 
-.PHONY: demo test deps apt node ui tools lint unit desktop bench bench-target fuzz clean
+.PHONY: demo test deps apt node ui tools lint unit keychain desktop bench bench-target fuzz clean
 
 demo:
 	$(CARGO) build --release -q -p metasync-cli
@@ -22,7 +22,7 @@ demo:
 	  status=$$?; [ $$status -le 1 ] || exit $$status
 	@echo "Rejected rows, annotated for Excel: target/demo-rejects/"
 
-test: deps lint unit desktop
+test: deps lint unit keychain desktop
 	@echo "make test: all passed"
 
 deps: apt node ui tools
@@ -56,6 +56,11 @@ lint:
 
 unit:
 	$(CARGO) test --workspace
+
+# `metasync credentials` through a real Secret Service (gnome-keyring) on a private bus.
+keychain:
+	$(CARGO) build -q -p metasync-cli
+	dbus-run-session -- tests/keychain.sh target/debug/metasync
 
 # The real window under Xvfb, driven through tauri-driver and WebKitWebDriver.
 desktop:

@@ -1,6 +1,7 @@
 //! `metasync`: the engine, headless. Subcommands parse arguments, call the engine and
 //! print; the work happens in `metasync-engine`.
 
+mod credentials;
 mod gen;
 mod output;
 mod sandbox;
@@ -28,6 +29,8 @@ enum Command {
     Gen(gen::Args),
     /// Run a local catalog API that behaves like the target (quotas, faults).
     Sandbox(sandbox::Args),
+    /// Keep a profile's target credentials in the OS keychain.
+    Credentials(credentials::Args),
 }
 
 /// Exit codes: 0 all good, 1 findings, 2 unusable input or configuration.
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => validate::run(args),
         Command::Gen(args) => gen::run(args),
         Command::Sandbox(args) => sandbox::run(args),
+        Command::Credentials(args) => credentials::run(args),
     };
     ExitCode::from(code)
 }

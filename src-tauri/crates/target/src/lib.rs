@@ -9,6 +9,7 @@
 //! Both stop sending once credentials are refused, so wrong credentials give one clear
 //! error rather than a storm of 401s.
 
+pub mod credentials;
 mod http;
 pub mod media_manager;
 pub mod rest;
