@@ -34,5 +34,50 @@ check "delete without --yes and no terminal refuses (exit 2)" bash -c \
 check "delete --yes removes them" "$bin" credentials delete --profile $profile --yes
 check "gone afterwards (exit 1)" bash -c "'$bin' credentials status --profile $profile >/dev/null; [ \$? -eq 1 ]"
 check "a bad profile name is refused (exit 2)" bash -c "'$bin' credentials status --profile '../x' >/dev/null 2>&1; [ \$? -eq 2 ]"
+
+# A profile in metasync.toml, credentials from the keychain, the sandbox as the target.
+"$bin" sandbox --port 0 >"$HOME/sandbox.log" 2>&1 &
+sandbox_pid=$!
+trap 'kill $sandbox_pid 2>/dev/null; rm -rf "$HOME"' EXIT
+for _ in $(seq 50); do grep -q "http://127" "$HOME/sandbox.log" && break; sleep 0.1; done
+url=$(grep -o 'http://127.0.0.1:[0-9]*' "$HOME/sandbox.log" | head -1)
+cat >"$HOME/metasync.toml" <<TOML
+[profiles.sb.target]
+dialect = "media_manager"
+url = "$url/api/v1"
+quota = 50
+burst = 5
+
+[profiles.sbrest]
+production = true
+[profiles.sbrest.target]
+dialect = "rest"
+url = "$url/rest"
+token_url = "$url/oauth2/token"
+
+[profiles.down.target]
+dialect = "media_manager"
+url = "http://127.0.0.1:9/api/v1"
+timeout_seconds = 0.5
+max_retries = 1
+base_delay_seconds = 0.1
+TOML
+cfg="--config $HOME/metasync.toml"
+printf 'sandbox-key\nsandbox-secret\n' | "$bin" credentials set --profile sb --from-stdin >/dev/null
+check "target check: the sandbox accepts the profile's keychain credentials" \
+  bash -c "'$bin' target check --profile sb $cfg | grep -q 'credentials were accepted'"
+printf 'sandbox-key\nwrong-secret\n' | "$bin" credentials set --profile sb --from-stdin >/dev/null
+"$bin" target check --profile sb $cfg >"$out" 2>&1; status=$?
+check "target check: refused credentials exit 2 with one clear error" \
+  bash -c "[ $status -eq 2 ] && grep -q 'were refused' '$out' && ! grep -q 'wrong-secret' '$out'"
+printf 'sandbox-client\nsandbox-client-secret\n' | "$bin" credentials set --profile sbrest --from-stdin >/dev/null
+check "target check: OAuth2 REST profile, marked production" \
+  bash -c "'$bin' target check --profile sbrest $cfg | grep -q 'sbrest \[PRODUCTION\]: connected'"
+printf 'k\ns\n' | "$bin" credentials set --profile down --from-stdin >/dev/null
+check "target check: an unreachable target exits 1" \
+  bash -c "'$bin' target check --profile down $cfg >/dev/null 2>&1; [ \$? -eq 1 ]"
+check "target check: an unknown profile exits 2 naming the known ones" \
+  bash -c "'$bin' target check --profile nope $cfg 2>&1 | grep -q 'it has: down, sb, sbrest'"
+for p in sb sbrest down; do "$bin" credentials delete --profile $p --yes >/dev/null; done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

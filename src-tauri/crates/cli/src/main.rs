@@ -5,6 +5,7 @@ mod credentials;
 mod gen;
 mod output;
 mod sandbox;
+mod target;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +32,8 @@ enum Command {
     Sandbox(sandbox::Args),
     /// Keep a profile's target credentials in the OS keychain.
     Credentials(credentials::Args),
+    /// Talk to a profile's target catalog.
+    Target(target::Args),
 }
 
 /// Exit codes: 0 all good, 1 findings, 2 unusable input or configuration.
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         Command::Gen(args) => gen::run(args),
         Command::Sandbox(args) => sandbox::run(args),
         Command::Credentials(args) => credentials::run(args),
+        Command::Target(args) => target::run(args),
     };
     ExitCode::from(code)
 }

@@ -2,6 +2,7 @@
 //! no cloud SDK and no HTTP client; adapters implement its ports.
 
 pub mod annotate;
+pub mod config;
 pub mod finding;
 pub mod gen;
 pub mod ingest;

@@ -24,6 +24,8 @@ pub struct LimiterConfig {
     pub increase_per_sec: f64,
     /// Share of the rate kept after a 429.
     pub decrease_factor: f64,
+    /// Calls in flight at once.
+    pub max_in_flight: usize,
 }
 
 impl Default for LimiterConfig {
@@ -36,6 +38,7 @@ impl Default for LimiterConfig {
             max_rate: 1000.0,
             increase_per_sec: 2.0,
             decrease_factor: 0.7,
+            max_in_flight: 8,
         }
     }
 }
@@ -71,7 +74,12 @@ struct State {
 pub struct RateLimiter {
     cfg: LimiterConfig,
     state: Mutex<State>,
+    in_flight: tokio::sync::Semaphore,
 }
+
+/// A call's place among those in flight; dropping it frees the place.
+#[derive(Debug)]
+pub struct Permit<'a>(#[allow(dead_code)] Option<tokio::sync::SemaphorePermit<'a>>);
 
 /// Rate changes at most this often on 429s: the answers to requests already in flight
 /// all say the same thing.
@@ -82,6 +90,7 @@ impl RateLimiter {
         let now = Instant::now();
         let rate = cfg.quota.unwrap_or(cfg.initial_rate).max(cfg.min_rate);
         Self {
+            in_flight: tokio::sync::Semaphore::new(cfg.max_in_flight.max(1)),
             cfg,
             state: Mutex::new(State {
                 rate,
@@ -118,10 +127,14 @@ impl RateLimiter {
         at
     }
 
-    /// Wait for a slot.
-    pub async fn acquire(&self) {
+    /// Wait for a place among the calls in flight, then for a slot in the rate.
+    /// Hold the permit for the duration of the call.
+    pub async fn acquire(&self) -> Permit<'_> {
+        // The semaphore is never closed, so this only fails if it were.
+        let permit = self.in_flight.acquire().await.ok();
         let at = self.reserve();
         tokio::time::sleep_until(at).await;
+        Permit(permit)
     }
 
     /// A request went through: an unknown or reduced rate grows back.
@@ -255,6 +268,21 @@ mod tests {
             reset: Some(Duration::from_secs(2)),
         });
         assert!((l.rate() - 5.0).abs() < 1e-9, "10 left for 2 s: 5/s");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_in_flight_are_bounded() {
+        let l = RateLimiter::new(LimiterConfig {
+            max_in_flight: 2,
+            ..LimiterConfig::with_quota(1000.0, 10)
+        });
+        let (a, b) = (l.acquire().await, l.acquire().await);
+        let third = tokio::time::timeout(Duration::from_secs(5), l.acquire()).await;
+        assert!(third.is_err(), "a third call waits while two are in flight");
+        drop(a);
+        let third = tokio::time::timeout(Duration::from_secs(5), l.acquire()).await;
+        assert!(third.is_ok(), "and goes when one finishes");
+        drop(b);
     }
 
     /// A server with a quota the client does not know: a token bucket of `quota`/s.

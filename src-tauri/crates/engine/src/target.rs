@@ -92,9 +92,12 @@ where
 {
     let mut attempts = 0;
     loop {
-        limiter.acquire().await;
+        let permit = limiter.acquire().await;
         attempts += 1;
-        let error = match call().await {
+        let outcome = call().await;
+        // Free the place before any backoff: waiting is not being in flight.
+        drop(permit);
+        let error = match outcome {
             Ok(value) => {
                 limiter.on_success();
                 return Called {

@@ -388,6 +388,8 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     if !shared.cfg.latency.is_zero() {
         tokio::time::sleep(shared.cfg.latency).await;
     }
+    // A broken connection answers 200 before its body breaks: not an acceptance.
+    let broken = matches!(gate, Gate::Reset);
     let mut response = match gate {
         Gate::Throttled(wait) => {
             // Retry-After is whole seconds (RFC 9110); X-RateLimit-Reset says more.
@@ -437,7 +439,7 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     {
         let mut inner = shared.lock();
         let status = response.status();
-        if status.is_success() {
+        if status.is_success() && !broken {
             inner.stats.accepted += 1;
         } else if status == StatusCode::UNAUTHORIZED {
             inner.stats.unauthorized += 1;

@@ -133,7 +133,10 @@ async fn known_quota() -> bool {
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
-    let limiter = Arc::new(RateLimiter::new(LimiterConfig::with_quota(100.0, 1)));
+    let limiter = Arc::new(RateLimiter::new(LimiterConfig {
+        max_in_flight: 16,
+        ..LimiterConfig::with_quota(100.0, 1)
+    }));
     let (tally, elapsed) = run(
         &sandbox,
         limiter,
@@ -174,7 +177,10 @@ async fn faults() -> bool {
     let sandbox = Sandbox::start(cfg, 0)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let limiter = Arc::new(RateLimiter::new(LimiterConfig::with_quota(200.0, 1)));
+    let limiter = Arc::new(RateLimiter::new(LimiterConfig {
+        max_in_flight: 64,
+        ..LimiterConfig::with_quota(200.0, 1)
+    }));
     let policy = RetryPolicy::from_env().unwrap_or_else(|e| panic!("{e}"));
     let n = 3000;
     let (tally, elapsed) = run(&sandbox, limiter, policy, Duration::from_secs(1), n, 64).await;
@@ -208,7 +214,10 @@ async fn unknown_quota() -> bool {
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
-    let limiter = Arc::new(RateLimiter::new(LimiterConfig::default()));
+    let limiter = Arc::new(RateLimiter::new(LimiterConfig {
+        max_in_flight: 8,
+        ..LimiterConfig::default()
+    }));
     let sampler = {
         let limiter = limiter.clone();
         tokio::spawn(async move {

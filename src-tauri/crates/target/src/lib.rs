@@ -19,7 +19,81 @@ pub use media_manager::{MediaManager, MediaManagerConfig};
 pub use rest::{Rest, RestConfig, Templates};
 pub use secret::Secret;
 
+use metasync_engine::config::{Dialect, TargetProfile};
+use metasync_engine::ratelimit::RateLimiter;
+use metasync_engine::target::{Attributes, CallError, Target, TargetId};
+use metasync_engine::EntityType;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// The client a profile names.
+pub enum AnyTarget {
+    MediaManager(MediaManager),
+    Rest(Rest),
+}
+
+/// Build the client of a validated profile, with its credentials from the keychain.
+pub fn connect(
+    profile: &TargetProfile,
+    credentials: &credentials::Credentials,
+    limiter: Option<Arc<RateLimiter>>,
+) -> Result<AnyTarget, BuildError> {
+    Ok(match profile.dialect {
+        Dialect::MediaManager => AnyTarget::MediaManager(MediaManager::new(
+            MediaManagerConfig {
+                base_url: profile.url.clone(),
+                key: credentials.key.expose().to_string(),
+                secret: credentials.secret.clone(),
+                timeout: profile.timeout,
+            },
+            limiter,
+        )?),
+        Dialect::Rest => AnyTarget::Rest(Rest::new(
+            RestConfig {
+                base_url: profile.url.clone(),
+                token_url: profile.token_url.clone().unwrap_or_default(),
+                client_id: credentials.key.expose().to_string(),
+                client_secret: credentials.secret.clone(),
+                templates: profile.templates.clone(),
+                timeout: profile.timeout,
+            },
+            limiter,
+        )?),
+    })
+}
+
+impl Target for AnyTarget {
+    async fn lookup(&self, entity: EntityType, slug: &str) -> Result<Option<TargetId>, CallError> {
+        match self {
+            Self::MediaManager(t) => t.lookup(entity, slug).await,
+            Self::Rest(t) => t.lookup(entity, slug).await,
+        }
+    }
+
+    async fn create(
+        &self,
+        entity: EntityType,
+        parent: Option<(EntityType, &TargetId)>,
+        attributes: &Attributes,
+    ) -> Result<TargetId, CallError> {
+        match self {
+            Self::MediaManager(t) => t.create(entity, parent, attributes).await,
+            Self::Rest(t) => t.create(entity, parent, attributes).await,
+        }
+    }
+
+    async fn update(
+        &self,
+        entity: EntityType,
+        id: &TargetId,
+        changed: &Attributes,
+    ) -> Result<(), CallError> {
+        match self {
+            Self::MediaManager(t) => t.update(entity, id, changed).await,
+            Self::Rest(t) => t.update(entity, id, changed).await,
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {

@@ -14,22 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 
 /// Paths below `base_url`, with `{type}`, `{id}` and `{slug}` filled in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Templates {
-    pub lookup: String,
-    pub create: String,
-    pub update: String,
-}
-
-impl Default for Templates {
-    fn default() -> Self {
-        Self {
-            lookup: "/{type}s?slug={slug}".into(),
-            create: "/{type}s".into(),
-            update: "/{type}s/{id}".into(),
-        }
-    }
-}
+pub use metasync_engine::config::UrlTemplates as Templates;
 
 #[derive(Debug, Clone)]
 pub struct RestConfig {

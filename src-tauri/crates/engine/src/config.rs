@@ -1,0 +1,390 @@
+//! `metasync.toml`: named profiles, parsed and validated once into typed values, so a
+//! wrong or incomplete profile fails before any call with a message naming the field.
+//!
+//! ```toml
+//! [profiles.staging]
+//! production = false
+//!
+//! [profiles.staging.target]
+//! dialect = "media_manager"        # or "rest"
+//! url = "https://media.example.org/api/v1"
+//! quota = 100                      # requests per second; leave out when unknown
+//! burst = 10
+//! ```
+
+use crate::ratelimit::LimiterConfig;
+use crate::retry::{EnvError, RetryPolicy};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: there is no profile {profile:?}; it has: {known}")]
+    NoProfile {
+        path: PathBuf,
+        profile: String,
+        known: String,
+    },
+    #[error("{path}: profile {profile}: {field}: {message}")]
+    Field {
+        path: PathBuf,
+        profile: String,
+        field: &'static str,
+        message: String,
+    },
+    #[error(transparent)]
+    Env(#[from] EnvError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dialect {
+    MediaManager,
+    Rest,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    profiles: BTreeMap<String, RawProfile>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    #[serde(default)]
+    production: bool,
+    target: Option<RawTarget>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    dialect: Dialect,
+    url: String,
+    token_url: Option<String>,
+    quota: Option<f64>,
+    burst: Option<u32>,
+    concurrency: Option<usize>,
+    timeout_seconds: Option<f64>,
+    max_retries: Option<u32>,
+    base_delay_seconds: Option<f64>,
+    templates: Option<RawTemplates>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTemplates {
+    lookup: Option<String>,
+    create: Option<String>,
+    update: Option<String>,
+}
+
+/// URL templates of the REST dialect (`{type}`, `{id}`, `{slug}` are filled in).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlTemplates {
+    pub lookup: String,
+    pub create: String,
+    pub update: String,
+}
+
+impl Default for UrlTemplates {
+    fn default() -> Self {
+        Self {
+            lookup: "/{type}s?slug={slug}".into(),
+            create: "/{type}s".into(),
+            update: "/{type}s/{id}".into(),
+        }
+    }
+}
+
+/// A profile's target, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetProfile {
+    pub dialect: Dialect,
+    pub url: String,
+    pub token_url: Option<String>,
+    pub limiter: LimiterConfig,
+    pub retry: RetryPolicy,
+    pub timeout: Duration,
+    pub templates: UrlTemplates,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    pub name: String,
+    /// Visibly marked; actions that change the catalog ask for confirmation.
+    pub production: bool,
+    pub target: Option<TargetProfile>,
+}
+
+/// Where the configuration is looked for: `--config`, then `METASYNC_CONFIG`, then
+/// `./metasync.toml`.
+pub fn locate(explicit: Option<&Path>) -> PathBuf {
+    explicit
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("METASYNC_CONFIG").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("metasync.toml"))
+}
+
+/// Load and validate one profile. `env` reads environment variables (retry defaults).
+pub fn load_profile(
+    path: &Path,
+    name: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Profile, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_profile(path, &text, name, env)
+}
+
+pub fn parse_profile(
+    path: &Path,
+    text: &str,
+    name: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Profile, ConfigError> {
+    let raw: RawFile = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        message: e.to_string().trim().replace('\n', " "),
+    })?;
+    let Some(p) = raw.profiles.get(name) else {
+        let known: Vec<&str> = raw.profiles.keys().map(String::as_str).collect();
+        return Err(ConfigError::NoProfile {
+            path: path.to_owned(),
+            profile: name.to_string(),
+            known: if known.is_empty() {
+                "no profiles".into()
+            } else {
+                known.join(", ")
+            },
+        });
+    };
+    let field = |field: &'static str, message: &str| ConfigError::Field {
+        path: path.to_owned(),
+        profile: name.to_string(),
+        field,
+        message: message.to_string(),
+    };
+    let http_url = |f: &'static str, v: &str| -> Result<String, ConfigError> {
+        let v = v.trim().trim_end_matches('/');
+        if (v.starts_with("http://") || v.starts_with("https://")) && v.len() > "https://".len() {
+            Ok(v.to_string())
+        } else {
+            Err(field(f, "must be an http:// or https:// URL"))
+        }
+    };
+    let target = match &p.target {
+        None => None,
+        Some(t) => {
+            let url = http_url("target.url", &t.url)?;
+            let token_url = match (t.dialect, &t.token_url) {
+                (Dialect::Rest, None) => {
+                    return Err(field(
+                        "target.token_url",
+                        "the rest dialect needs the OAuth2 token endpoint",
+                    ))
+                }
+                (_, Some(u)) => Some(http_url("target.token_url", u)?),
+                (Dialect::MediaManager, None) => None,
+            };
+            if t.quota.is_some_and(|q| !(q.is_finite() && q > 0.0)) {
+                return Err(field(
+                    "target.quota",
+                    "must be a positive number of requests per second",
+                ));
+            }
+            if t.burst == Some(0) {
+                return Err(field("target.burst", "must be at least 1"));
+            }
+            let timeout = t.timeout_seconds.unwrap_or(30.0);
+            if !(timeout.is_finite() && (0.1..=600.0).contains(&timeout)) {
+                return Err(field(
+                    "target.timeout_seconds",
+                    "must be between 0.1 and 600",
+                ));
+            }
+            let mut retry = RetryPolicy::from_vars(&env)?;
+            if let Some(n) = t.max_retries {
+                retry.max_retries = n;
+            }
+            if let Some(s) = t.base_delay_seconds {
+                if !(s.is_finite() && (0.0..=3600.0).contains(&s)) {
+                    return Err(field(
+                        "target.base_delay_seconds",
+                        "must be between 0 and 3600",
+                    ));
+                }
+                retry.base_delay = Duration::from_secs_f64(s);
+            }
+            let burst = t.burst.unwrap_or(1);
+            let concurrency = t.concurrency.unwrap_or(8);
+            if !(1..=256).contains(&concurrency) {
+                return Err(field(
+                    "target.concurrency",
+                    "must be between 1 and 256 calls in flight",
+                ));
+            }
+            let limiter = LimiterConfig {
+                burst,
+                max_in_flight: concurrency,
+                ..t.quota.map_or_else(LimiterConfig::default, |q| {
+                    LimiterConfig::with_quota(q, burst)
+                })
+            };
+            let mut templates = UrlTemplates::default();
+            if let Some(raw) = &t.templates {
+                if t.dialect == Dialect::MediaManager {
+                    return Err(field(
+                        "target.templates",
+                        "only the rest dialect uses URL templates",
+                    ));
+                }
+                let set =
+                    |slot: &mut String, v: &Option<String>, f: &'static str, needs: &[&str]| {
+                        if let Some(v) = v {
+                            if let Some(missing) = needs.iter().find(|n| !v.contains(**n)) {
+                                return Err(field(f, &format!("must contain {missing}")));
+                            }
+                            *slot = v.clone();
+                        }
+                        Ok(())
+                    };
+                set(
+                    &mut templates.lookup,
+                    &raw.lookup,
+                    "target.templates.lookup",
+                    &["{slug}"],
+                )?;
+                set(
+                    &mut templates.create,
+                    &raw.create,
+                    "target.templates.create",
+                    &[],
+                )?;
+                set(
+                    &mut templates.update,
+                    &raw.update,
+                    "target.templates.update",
+                    &["{id}"],
+                )?;
+            }
+            Some(TargetProfile {
+                dialect: t.dialect,
+                url,
+                token_url,
+                limiter,
+                retry,
+                timeout: Duration::from_secs_f64(timeout),
+                templates,
+            })
+        }
+    };
+    Ok(Profile {
+        name: name.to_string(),
+        production: p.production,
+        target,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str, name: &str) -> Result<Profile, ConfigError> {
+        parse_profile(Path::new("metasync.toml"), text, name, |_| None)
+    }
+
+    fn error(text: &str) -> String {
+        parse(text, "p")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
+    const MM: &str = "[profiles.p.target]\ndialect = \"media_manager\"\nurl = \"http://127.0.0.1:8787/api/v1/\"\n";
+
+    #[test]
+    fn a_minimal_media_manager_profile_gets_defaults() {
+        let p = parse(MM, "p").unwrap_or_else(|e| panic!("{e}"));
+        let t = p.target.unwrap_or_else(|| panic!("target"));
+        assert_eq!(t.url, "http://127.0.0.1:8787/api/v1");
+        assert_eq!(t.limiter.quota, None);
+        assert_eq!(t.retry, RetryPolicy::default());
+        assert_eq!(t.timeout, Duration::from_secs(30));
+        assert_eq!(t.limiter.max_in_flight, 8);
+        assert!(!p.production);
+    }
+
+    #[test]
+    fn profile_values_override_the_environment() {
+        let text = format!("{MM}quota = 50\nburst = 5\nmax_retries = 6\n");
+        let env = |k: &str| (k == "BASE_DELAY_SECONDS").then(|| "0.5".to_string());
+        let t = parse_profile(Path::new("m.toml"), &text, "p", env)
+            .ok()
+            .and_then(|p| p.target)
+            .unwrap_or_else(|| panic!("target"));
+        assert_eq!((t.limiter.quota, t.limiter.burst), (Some(50.0), 5));
+        assert_eq!(
+            (t.retry.max_retries, t.retry.base_delay),
+            (6, Duration::from_millis(500))
+        );
+    }
+
+    #[test]
+    fn errors_name_the_profile_and_the_field() {
+        assert!(error(&MM.replace("http://", "ftp://"))
+            .contains("profile p: target.url: must be an http"));
+        assert!(error(&format!("{MM}quota = 0\n")).contains("target.quota"));
+        assert!(error(&format!("{MM}burst = 0\n")).contains("target.burst"));
+        assert!(error(&format!("{MM}concurrency = 0\n")).contains("target.concurrency"));
+        assert!(error(&MM.replace("media_manager", "rest")).contains("target.token_url"));
+        assert!(
+            error(&format!("{MM}urll = \"x\"\n")).contains("urll"),
+            "{}",
+            error(&format!("{MM}urll = \"x\"\n"))
+        );
+        assert!(error(&MM.replace("media_manager", "soap")).contains("soap"));
+        assert!(error(&format!(
+            "{MM}[profiles.p.target.templates]\nlookup = \"/x\"\n"
+        ))
+        .contains("only the rest dialect"));
+        let missing = parse(MM, "production")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            missing.contains("no profile \"production\"") && missing.contains("it has: p"),
+            "{missing}"
+        );
+    }
+
+    #[test]
+    fn rest_templates_must_keep_their_placeholders() {
+        let rest = "[profiles.p.target]\ndialect = \"rest\"\nurl = \"https://api.example.org\"\ntoken_url = \"https://id.example.org/token\"\n";
+        let ok = parse(
+            &format!("{rest}[profiles.p.target.templates]\nlookup = \"/v2/{{type}}?q={{slug}}\"\n"),
+            "p",
+        );
+        let t = ok
+            .ok()
+            .and_then(|p| p.target)
+            .unwrap_or_else(|| panic!("target"));
+        assert_eq!(t.templates.lookup, "/v2/{type}?q={slug}");
+        assert_eq!(t.templates.update, "/{type}s/{id}");
+        let bad = format!("{rest}[profiles.p.target.templates]\nupdate = \"/v2/{{type}}\"\n");
+        assert!(error(&bad).contains("target.templates.update: must contain {id}"));
+    }
+}
