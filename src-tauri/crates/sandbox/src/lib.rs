@@ -723,11 +723,10 @@ fn rest(shared: &Shared, method: &Method, segs: &[&str], query: &str, body: &[u8
                 );
             };
             let parent_id = v["parent_id"].as_str().map(String::from);
+            // An asset names its parent's type; the others have one fixed parent type.
             let parent_kind = match kind {
-                EntityType::Show => None,
-                EntityType::Season => Some(EntityType::Show),
-                EntityType::Episode => Some(EntityType::Season),
                 EntityType::Asset => v["parent_type"].as_str().and_then(|t| t.parse().ok()),
+                _ => kind.parent().map(|(t, _)| t),
             };
             let parent = match (parent_kind, parent_id.as_deref()) {
                 (None, _) => None,

@@ -2,7 +2,7 @@
 
 use metasync_engine::ratelimit::{RateHeaders, RateLimiter};
 use metasync_engine::retry::{classify_status, ErrorClass};
-use metasync_engine::target::CallError;
+use metasync_engine::target::{CallError, TargetId};
 use reqwest::header::HeaderMap;
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
@@ -79,6 +79,13 @@ pub fn message(body: &str) -> String {
     body.chars().take(300).collect()
 }
 
+/// The id of the first object in a list answer (`{"<list>": [{"id": …}, …]}`).
+pub fn first_id(body: &str, list: &str) -> Option<TargetId> {
+    let v: Value = serde_json::from_str(body).ok()?;
+    let id = v[list].as_array()?.first()?["id"].as_str()?;
+    Some(TargetId(id.to_string()))
+}
+
 /// Read an answer: the success with its headers and body, or the typed failure.
 pub async fn read(
     response: Result<Response, reqwest::Error>,
@@ -122,6 +129,16 @@ mod tests {
         );
         assert_eq!(message(r#"{"error":"invalid_client"}"#), "invalid_client");
         assert_eq!(message("plain"), "plain");
+    }
+
+    #[test]
+    fn first_ids_of_list_answers() {
+        assert_eq!(
+            first_id(r#"{"data":[{"id":"a"},{"id":"b"}]}"#, "data"),
+            Some(TargetId("a".into()))
+        );
+        assert_eq!(first_id(r#"{"items":[]}"#, "items"), None);
+        assert_eq!(first_id("not json", "items"), None);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Media Manager v1: HTTP Basic, JSON:API.
 
-use crate::http::read;
+use crate::http::{first_id, read};
 use crate::{check_url, client, id_from_location, BuildError, Secret};
 use metasync_engine::ratelimit::RateLimiter;
 use metasync_engine::target::{Attributes, CallError, Target, TargetId};
@@ -82,12 +82,7 @@ impl Target for MediaManager {
         let (_, body) = self
             .send(self.http.get(url).query(&[("slug", slug)]))
             .await?;
-        let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-        Ok(v["data"]
-            .as_array()
-            .and_then(|items| items.first())
-            .and_then(|item| item["id"].as_str())
-            .map(|id| TargetId(id.to_string())))
+        Ok(first_id(&body, "data"))
     }
 
     async fn create(

@@ -1,6 +1,6 @@
 //! Generic REST with OAuth2 client credentials.
 
-use crate::http::read;
+use crate::http::{first_id, read};
 use crate::{check_url, client, id_from_location, BuildError, Secret};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -196,12 +196,7 @@ impl Target for Rest {
             fill(&self.templates.lookup, entity, None, Some(slug))
         );
         let (_, body) = self.send(|_| self.http.get(&url)).await?;
-        let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-        Ok(v["items"]
-            .as_array()
-            .and_then(|items| items.first())
-            .and_then(|item| item["id"].as_str())
-            .map(|id| TargetId(id.to_string())))
+        Ok(first_id(&body, "items"))
     }
 
     async fn create(
