@@ -34,6 +34,33 @@ fn json(o: &Output) -> Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))
 }
 
+/// `metasync gen --type episode` into a file in `dir`.
+fn gen_episodes(dir: &Path, rows: u32, seed: u32, invalid_ratio: f64) -> PathBuf {
+    let path = dir.join("ep.csv");
+    let (rows, seed, ratio) = (
+        rows.to_string(),
+        seed.to_string(),
+        invalid_ratio.to_string(),
+    );
+    let p = path.display().to_string();
+    let args = [
+        "gen",
+        "--type",
+        "episode",
+        "--rows",
+        &rows,
+        "--seed",
+        &seed,
+        "--invalid-ratio",
+        &ratio,
+        "--out",
+        &p,
+    ];
+    let o = metasync(&args);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    path
+}
+
 fn validate_json(files: &[&Path], extra: &[&str]) -> (i32, Value) {
     let mut args: Vec<String> = vec!["validate".into(), "--format".into(), "json".into()];
     args.extend(files.iter().map(|p| p.display().to_string()));
@@ -248,22 +275,7 @@ fn gen_is_deterministic_and_the_invalid_ratio_shows() {
     assert_eq!(a.stdout.iter().filter(|&&b| b == b'\n').count(), 301);
 
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let path = dir.path().join("ep.csv");
-    let p = path.display().to_string();
-    let o = metasync(&[
-        "gen",
-        "--type",
-        "episode",
-        "--rows",
-        "2000",
-        "--seed",
-        "1",
-        "--invalid-ratio",
-        "0.1",
-        "--out",
-        &p,
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let path = gen_episodes(dir.path(), 2000, 1, 0.1);
     let (exit, j) = validate_json(&[&path], &[]);
     assert_eq!(exit, 1);
     let invalid = j["invalid"].as_u64().unwrap_or(0);
@@ -276,22 +288,7 @@ fn gen_is_deterministic_and_the_invalid_ratio_shows() {
 #[test]
 fn max_findings_truncates_the_list_not_the_counts() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let path = dir.path().join("ep.csv");
-    let p = path.display().to_string();
-    let o = metasync(&[
-        "gen",
-        "--type",
-        "episode",
-        "--rows",
-        "3000",
-        "--seed",
-        "2",
-        "--invalid-ratio",
-        "0.2",
-        "--out",
-        &p,
-    ]);
-    assert_eq!(code(&o), 0);
+    let path = gen_episodes(dir.path(), 3000, 2, 0.2);
     let (_, j) = validate_json(&[&path], &["--max-findings", "5"]);
     let f = &j["files"][0];
     assert_eq!(f["findings"].as_array().map(Vec::len), Some(5));

@@ -1,5 +1,6 @@
 //! The target clients against the sandbox server over real HTTP (loopback, free port).
 
+use metasync_engine::gen::Rng;
 use metasync_engine::ratelimit::{LimiterConfig, RateLimiter};
 use metasync_engine::retry::RetryPolicy;
 use metasync_engine::target::{call_with_retries, Attributes, CallError, Target, TargetId};
@@ -276,13 +277,8 @@ async fn faults_are_retried_and_nothing_is_created_twice() {
         max_delay: Duration::from_millis(50),
     };
     let limiter = RateLimiter::new(LimiterConfig::with_quota(500.0, 10));
-    let mut seed = 1u64;
-    let mut jitter = move || {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (seed >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut rng = Rng::new(1);
+    let mut jitter = move || rng.unit();
     let mut attempts = 0;
     for i in 0..60 {
         let slug = format!("show-{i}");

@@ -4,9 +4,7 @@
 use crate::output::fail;
 use crate::EXIT_FINDINGS;
 use metasync_engine::config::{self, Dialect};
-use metasync_engine::ratelimit::RateLimiter;
-use metasync_engine::target::{call_with_retries, CallError, Target};
-use metasync_engine::EntityType;
+use metasync_engine::target::CallError;
 use metasync_target::credentials;
 use std::path::PathBuf;
 
@@ -45,28 +43,14 @@ pub fn run(args: Args) -> u8 {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    let limiter = RateLimiter::new(target.limiter);
-    let client = match metasync_target::connect(&target, &creds, None) {
-        Ok(c) => c,
-        Err(e) => return fail(e),
-    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => return fail(format!("cannot start: {e}")),
     };
-    let mut seed = 0x2545_F491_4F6C_DD1Du64;
-    let mut jitter = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        (seed >> 11) as f64 / (1u64 << 53) as f64
+    let called = match runtime.block_on(metasync_target::check_connection(&target, &creds)) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
     };
-    let called = runtime.block_on(call_with_retries(
-        &target.retry,
-        &limiter,
-        &mut jitter,
-        || client.lookup(EntityType::Show, "metasync-connection-check"),
-    ));
     let marker = if p.production { " [PRODUCTION]" } else { "" };
     let dialect = match target.dialect {
         Dialect::MediaManager => "Media Manager v1",

@@ -25,8 +25,12 @@ impl Rng {
     pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
         lo + self.next_u64() % (hi - lo + 1)
     }
+    /// Uniform in `0..1` (53 random bits).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / ((1u64 << 53) as f64)
+    }
     pub fn chance(&mut self, p: f64) -> bool {
-        (self.next_u64() >> 11) as f64 / ((1u64 << 53) as f64) < p
+        self.unit() < p
     }
     pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
         items[(self.next_u64() % items.len() as u64) as usize]

@@ -368,7 +368,7 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                 Gate::Throttled(wait)
             }
             None => {
-                let draw = (inner.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+                let draw = inner.rng.unit();
                 let gate = if draw < cfg.fail_rate {
                     Gate::Fail
                 } else if draw < cfg.fail_rate + cfg.reset_rate {

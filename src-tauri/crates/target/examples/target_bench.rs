@@ -7,6 +7,7 @@
 //!    lost or doubled, and attempts per create are ≤ 1.1 on average.
 //! 3. Quota unknown to the client, sandbox at 50/s: 429s ≤ 5% after the first 10 s.
 
+use metasync_engine::gen::Rng;
 use metasync_engine::ratelimit::{LimiterConfig, RateLimiter};
 use metasync_engine::retry::RetryPolicy;
 use metasync_engine::target::{call_with_retries, Attributes, CallError, Target};
@@ -54,13 +55,8 @@ async fn create(
         serde_json::Value::Object(m) => m,
         _ => Attributes::new(),
     };
-    let mut seed = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut jitter = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        (seed >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut rng = Rng::new(i);
+    let mut jitter = move || rng.unit();
     let mut first = true;
     let called = call_with_retries(&policy, &limiter, &mut jitter, || {
         let retry = !std::mem::replace(&mut first, false);

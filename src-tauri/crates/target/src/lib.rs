@@ -20,8 +20,9 @@ pub use rest::{Rest, RestConfig, Templates};
 pub use secret::Secret;
 
 use metasync_engine::config::{Dialect, TargetProfile};
+use metasync_engine::gen::Rng;
 use metasync_engine::ratelimit::RateLimiter;
-use metasync_engine::target::{Attributes, CallError, Target, TargetId};
+use metasync_engine::target::{call_with_retries, Attributes, CallError, Called, Target, TargetId};
 use metasync_engine::EntityType;
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,6 +61,24 @@ pub fn connect(
             limiter,
         )?),
     })
+}
+
+/// Can the profile's target be reached with these credentials? One lookup of a slug
+/// that does not exist, through the profile's limiter and retries; nothing changes.
+pub async fn check_connection(
+    profile: &TargetProfile,
+    credentials: &credentials::Credentials,
+) -> Result<Called<Option<TargetId>>, BuildError> {
+    let limiter = RateLimiter::new(profile.limiter);
+    let client = connect(profile, credentials, None)?;
+    let mut rng = Rng::new(0x2545_F491_4F6C_DD1D);
+    let mut jitter = move || rng.unit();
+    Ok(
+        call_with_retries(&profile.retry, &limiter, &mut jitter, || {
+            client.lookup(EntityType::Show, "metasync-connection-check")
+        })
+        .await,
+    )
 }
 
 impl Target for AnyTarget {
