@@ -1,8 +1,10 @@
 //! `metasync`: the engine, headless. Subcommands parse arguments, call the engine and
 //! print; the work happens in `metasync-engine`.
 
+mod backend;
 mod credentials;
 mod gen;
+mod infra;
 mod output;
 mod sandbox;
 mod target;
@@ -34,6 +36,8 @@ enum Command {
     Credentials(credentials::Args),
     /// Talk to a profile's target catalog.
     Target(target::Args),
+    /// Create or remove a backend's bucket, queues and table (or local database).
+    Infra(infra::Args),
 }
 
 /// Exit codes: 0 all good, 1 findings, 2 unusable input or configuration.
@@ -48,6 +52,7 @@ fn main() -> ExitCode {
         Command::Sandbox(args) => sandbox::run(args),
         Command::Credentials(args) => credentials::run(args),
         Command::Target(args) => target::run(args),
+        Command::Infra(args) => infra::run(args),
     };
     ExitCode::from(code)
 }

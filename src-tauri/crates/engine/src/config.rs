@@ -4,6 +4,11 @@
 //! ```toml
 //! [profiles.staging]
 //! production = false
+//! backend = "aws"                  # or "local" (the default: SQLite + a directory)
+//! region = "us-east-1"             # else from the AWS chain (env, ~/.aws/config)
+//! bucket = "metasync-staging"
+//! table = "metasync-staging"
+//! queue_prefix = "metasync-staging"
 //!
 //! [profiles.staging.target]
 //! dialect = "media_manager"        # or "rest"
@@ -64,8 +69,65 @@ struct RawFile {
 struct RawProfile {
     #[serde(default)]
     production: bool,
+    backend: Option<BackendKind>,
+    data_dir: Option<PathBuf>,
+    region: Option<String>,
+    endpoint_url: Option<String>,
+    aws_profile: Option<String>,
+    bucket: Option<String>,
+    table: Option<String>,
+    queue_prefix: Option<String>,
+    kms_key_id: Option<String>,
+    max_receive_count: Option<u32>,
     target: Option<RawTarget>,
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum BackendKind {
+    Local,
+    Aws,
+}
+
+/// Where a profile keeps objects, queues and state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackendProfile {
+    /// The embedded backend; `data_dir` unset means the platform's data directory.
+    Local {
+        data_dir: Option<PathBuf>,
+        max_receive_count: u32,
+    },
+    Aws(AwsProfile),
+}
+
+/// A profile's AWS resources, validated (names AWS would refuse fail here).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsProfile {
+    /// Unset: the region of the AWS chain (AWS_REGION, the profile's region).
+    pub region: Option<String>,
+    /// An emulator's URL (moto, LocalStack); S3 then uses path-style addresses.
+    pub endpoint_url: Option<String>,
+    /// A named profile of ~/.aws/config (SSO included); unset: the default chain.
+    pub aws_profile: Option<String>,
+    pub bucket: String,
+    pub table: String,
+    /// Queues are `{prefix}-{type}.fifo` and `{prefix}-{type}-dlq.fifo`.
+    pub queue_prefix: String,
+    /// Encrypt objects with this KMS key (aws:kms); unset: S3-managed keys (AES256).
+    pub kms_key_id: Option<String>,
+    /// Receives before a message moves to its dead-letter queue.
+    pub max_receive_count: u32,
+}
+
+impl AwsProfile {
+    pub fn queue_name(&self, entity: crate::EntityType, dead: bool) -> String {
+        let dlq = if dead { "-dlq" } else { "" };
+        format!("{}-{}{dlq}.fifo", self.queue_prefix, entity.as_str())
+    }
+}
+
+/// The longest queue name suffix, `-episode-dlq.fifo`; SQS names are at most 80.
+const LONGEST_QUEUE_SUFFIX: usize = "-episode-dlq.fifo".len();
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -125,6 +187,7 @@ pub struct Profile {
     pub name: String,
     /// Visibly marked; actions that change the catalog ask for confirmation.
     pub production: bool,
+    pub backend: BackendProfile,
     pub target: Option<TargetProfile>,
 }
 
@@ -295,8 +358,114 @@ pub fn parse_profile(
     Ok(Profile {
         name: name.to_string(),
         production: p.production,
+        backend: backend(p, &field)?,
         target,
     })
+}
+
+fn backend(
+    p: &RawProfile,
+    field: &dyn Fn(&'static str, &str) -> ConfigError,
+) -> Result<BackendProfile, ConfigError> {
+    let max_receive_count = p.max_receive_count.unwrap_or(5);
+    if !(1..=1000).contains(&max_receive_count) {
+        return Err(field("max_receive_count", "must be between 1 and 1000"));
+    }
+    if p.backend.unwrap_or(BackendKind::Local) == BackendKind::Local {
+        let aws_only = [
+            ("region", p.region.is_some()),
+            ("endpoint_url", p.endpoint_url.is_some()),
+            ("aws_profile", p.aws_profile.is_some()),
+            ("bucket", p.bucket.is_some()),
+            ("table", p.table.is_some()),
+            ("queue_prefix", p.queue_prefix.is_some()),
+            ("kms_key_id", p.kms_key_id.is_some()),
+        ];
+        if let Some((name, _)) = aws_only.iter().find(|(_, set)| *set) {
+            return Err(field(
+                name,
+                "only the aws backend uses this; add backend = \"aws\" or remove it",
+            ));
+        }
+        return Ok(BackendProfile::Local {
+            data_dir: p.data_dir.clone(),
+            max_receive_count,
+        });
+    }
+    if p.data_dir.is_some() {
+        return Err(field("data_dir", "only the local backend uses a data directory"));
+    }
+    let required = |name: &'static str, v: &Option<String>| -> Result<String, ConfigError> {
+        match v.as_deref().map(str::trim) {
+            Some(v) if !v.is_empty() => Ok(v.to_string()),
+            _ => Err(field(name, "the aws backend needs it")),
+        }
+    };
+    let bucket = required("bucket", &p.bucket)?;
+    let bucket_ok = (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && bucket.as_bytes()[0].is_ascii_alphanumeric()
+        && bucket.as_bytes()[bucket.len() - 1].is_ascii_alphanumeric();
+    if !bucket_ok {
+        return Err(field(
+            "bucket",
+            "an S3 bucket name is 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit",
+        ));
+    }
+    let table = required("table", &p.table)?;
+    if !((3..=255).contains(&table.len())
+        && table
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')))
+    {
+        return Err(field(
+            "table",
+            "a DynamoDB table name is 3 to 255 letters, digits, '_', '-' and '.'",
+        ));
+    }
+    let queue_prefix = required("queue_prefix", &p.queue_prefix)?;
+    if !(queue_prefix.len() <= 80 - LONGEST_QUEUE_SUFFIX
+        && queue_prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-')))
+    {
+        return Err(field(
+            "queue_prefix",
+            &format!(
+                "at most {} letters, digits, '_' and '-' (queue names are {{prefix}}-{{type}}-dlq.fifo, at most 80)",
+                80 - LONGEST_QUEUE_SUFFIX
+            ),
+        ));
+    }
+    let region = match p.region.as_deref().map(str::trim) {
+        None => None,
+        Some(r)
+            if !r.is_empty()
+                && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') =>
+        {
+            Some(r.to_string())
+        }
+        Some(_) => return Err(field("region", "an AWS region looks like us-east-1")),
+    };
+    let endpoint_url = match p.endpoint_url.as_deref().map(str::trim) {
+        None => None,
+        Some(u) if (u.starts_with("http://") || u.starts_with("https://")) && u.len() > 8 => {
+            Some(u.trim_end_matches('/').to_string())
+        }
+        Some(_) => return Err(field("endpoint_url", "must be an http:// or https:// URL")),
+    };
+    Ok(BackendProfile::Aws(AwsProfile {
+        region,
+        endpoint_url,
+        aws_profile: p.aws_profile.clone(),
+        bucket,
+        table,
+        queue_prefix,
+        kms_key_id: p.kms_key_id.clone(),
+        max_receive_count,
+    }))
 }
 
 #[cfg(test)]
@@ -369,6 +538,48 @@ mod tests {
             missing.contains("no profile \"production\"") && missing.contains("it has: p"),
             "{missing}"
         );
+    }
+
+    #[test]
+    fn the_backend_is_local_unless_a_profile_says_aws() {
+        let p = parse("[profiles.p]\n", "p").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            p.backend,
+            BackendProfile::Local {
+                data_dir: None,
+                max_receive_count: 5
+            }
+        );
+        let aws = "[profiles.p]\nbackend = \"aws\"\nregion = \"us-east-1\"\nendpoint_url = \"http://127.0.0.1:5000/\"\nbucket = \"cat-bronze\"\ntable = \"cat_state\"\nqueue_prefix = \"cat\"\nmax_receive_count = 3\n";
+        let BackendProfile::Aws(a) = parse(aws, "p").unwrap_or_else(|e| panic!("{e}")).backend
+        else {
+            panic!("not aws")
+        };
+        assert_eq!(a.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(a.queue_name(crate::EntityType::Episode, true), "cat-episode-dlq.fifo");
+        assert_eq!(a.max_receive_count, 3);
+    }
+
+    #[test]
+    fn an_incomplete_or_wrong_backend_names_the_field() {
+        let base = "[profiles.p]\nbackend = \"aws\"\n";
+        let full = "bucket = \"b-1\"\ntable = \"tbl\"\nqueue_prefix = \"q\"\n";
+        for (text, needle) in [
+            (format!("{base}table = \"tbl\"\nqueue_prefix = \"q\"\n"), "profile p: bucket: the aws backend needs it"),
+            (format!("{base}bucket = \"b-1\"\nqueue_prefix = \"q\"\n"), "profile p: table: the aws backend needs it"),
+            (format!("{base}bucket = \"b-1\"\ntable = \"tbl\"\n"), "profile p: queue_prefix: the aws backend needs it"),
+            (format!("{base}{}", full.replace("b-1", "My_Bucket")), "profile p: bucket: an S3 bucket name"),
+            (format!("{base}{full}region = \"US East\"\n"), "profile p: region:"),
+            (format!("{base}{full}endpoint_url = \"localhost:5000\"\n"), "profile p: endpoint_url:"),
+            (format!("{base}{full}data_dir = \"/tmp/x\"\n"), "profile p: data_dir:"),
+            (format!("{base}{}", full.replace("\"q\"", &format!("\"{}\"", "q".repeat(70)))), "profile p: queue_prefix: at most 63"),
+            ("[profiles.p]\nbucket = \"b-1\"\n".to_string(), "profile p: bucket: only the aws backend"),
+            ("[profiles.p]\nmax_receive_count = 0\n".to_string(), "profile p: max_receive_count:"),
+            ("[profiles.p]\nbackend = \"s3\"\n".to_string(), "unknown variant `s3`"),
+        ] {
+            let got = error(&text);
+            assert!(got.contains(needle), "{text:?}: {got}");
+        }
     }
 
     #[test]

@@ -1,0 +1,115 @@
+//! SDK errors to the ports' error kinds: throttling and 5xx are transient, a missing
+//! resource points at `metasync infra up`, refused credentials stop.
+
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use metasync_engine::ports::{ErrorKind, Service, StoreError};
+
+const THROTTLED: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "AWS.SimpleQueueService.RequestThrottled",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "SlowDown",
+    "LimitExceededException",
+];
+
+const MISSING: &[&str] = &[
+    "ResourceNotFoundException",
+    "NoSuchBucket",
+    "AWS.SimpleQueueService.NonExistentQueue",
+    "QueueDoesNotExist",
+    "NotFound",
+];
+
+const DENIED: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "MissingAuthenticationToken",
+];
+
+/// The kind of an error code (and HTTP status) from an AWS service.
+pub fn kind_of(code: Option<&str>, status: Option<u16>) -> ErrorKind {
+    match code {
+        Some(c) if THROTTLED.contains(&c) => ErrorKind::Throttled,
+        Some(c) if MISSING.contains(&c) => ErrorKind::Missing,
+        Some(c) if DENIED.contains(&c) => ErrorKind::Denied,
+        _ => match status {
+            Some(429) => ErrorKind::Throttled,
+            Some(500..=599) => ErrorKind::Unavailable,
+            Some(401 | 403) => ErrorKind::Denied,
+            _ => ErrorKind::Other,
+        },
+    }
+}
+
+/// One SDK error as a port error.
+pub fn store_error<E>(
+    service: Service,
+    operation: &'static str,
+    resource: &str,
+    err: SdkError<E, HttpResponse>,
+) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let kind = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            ErrorKind::Unavailable
+        }
+        // Raised before sending: most often no credentials anywhere in the chain.
+        SdkError::ConstructionFailure(_) => ErrorKind::Denied,
+        SdkError::ServiceError(e) => kind_of(err.code(), Some(e.raw().status().as_u16())),
+        _ => ErrorKind::Other,
+    };
+    let mut message = format!("{resource}: {}", DisplayErrorContext(&err));
+    if kind == ErrorKind::Missing {
+        message.push_str(" (create it with `metasync infra up --profile …`)");
+    }
+    StoreError::new(kind, service, operation, message)
+}
+
+/// Build errors of request types (a field the port should have set): never the
+/// service's fault.
+pub fn build_error(
+    service: Service,
+    operation: &'static str,
+    e: &aws_smithy_types::error::operation::BuildError,
+) -> StoreError {
+    StoreError::invalid(service, operation, e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_statuses_classify() {
+        assert_eq!(kind_of(Some("ThrottlingException"), Some(400)), ErrorKind::Throttled);
+        assert_eq!(
+            kind_of(Some("ProvisionedThroughputExceededException"), Some(400)),
+            ErrorKind::Throttled
+        );
+        assert_eq!(kind_of(Some("SlowDown"), Some(503)), ErrorKind::Throttled);
+        assert_eq!(kind_of(Some("ResourceNotFoundException"), Some(400)), ErrorKind::Missing);
+        assert_eq!(
+            kind_of(Some("AWS.SimpleQueueService.NonExistentQueue"), Some(400)),
+            ErrorKind::Missing
+        );
+        assert_eq!(kind_of(Some("InternalError"), Some(500)), ErrorKind::Unavailable);
+        assert_eq!(kind_of(Some("InvalidClientTokenId"), Some(403)), ErrorKind::Denied);
+        assert_eq!(kind_of(Some("ValidationException"), Some(400)), ErrorKind::Other);
+        assert_eq!(kind_of(None, Some(429)), ErrorKind::Throttled);
+    }
+}

@@ -1,0 +1,247 @@
+//! The state store port (DynamoDB, or SQLite): one record's sync state per
+//! `{type}#{key}`, and the runs.
+
+use super::{Calls, ErrorKind, Service, StoreError};
+use crate::gen::Rng;
+use crate::retry::{Decision, RetryPolicy};
+use crate::EntityType;
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+
+/// At most this many keys in one batch get (DynamoDB's limit).
+pub const MAX_BATCH_GET: usize = 100;
+/// At most this many records in one batch put (DynamoDB's limit).
+pub const MAX_BATCH_PUT: usize = 25;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RecordKey {
+    pub entity: EntityType,
+    pub key: String,
+}
+
+impl RecordKey {
+    pub fn new(entity: EntityType, key: impl Into<String>) -> Self {
+        Self {
+            entity,
+            key: key.into(),
+        }
+    }
+    /// The stored id: `{type}#{key}`.
+    pub fn id(&self) -> String {
+        format!("{}#{}", self.entity.as_str(), self.key)
+    }
+    pub fn parse(id: &str) -> Option<Self> {
+        let (t, key) = id.split_once('#')?;
+        let entity = EntityType::ALL.into_iter().find(|e| e.as_str() == t)?;
+        Some(Self::new(entity, key))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordStatus {
+    /// Planned, not yet sent.
+    Pending,
+    /// A worker holds a lease on it and is calling the target.
+    InProgress,
+    Synced,
+    /// In triage.
+    Failed,
+    /// Staff gave up on it, with a reason.
+    Discarded,
+}
+
+impl RecordStatus {
+    pub const ALL: [RecordStatus; 5] = [
+        Self::Pending,
+        Self::InProgress,
+        Self::Synced,
+        Self::Failed,
+        Self::Discarded,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::InProgress => "in_progress",
+            Self::Synced => "synced",
+            Self::Failed => "failed",
+            Self::Discarded => "discarded",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Lease {
+    pub owner: String,
+    pub until_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LastError {
+    pub code: String,
+    pub message: String,
+    pub attempts: u32,
+}
+
+/// One record's sync state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub key: RecordKey,
+    /// Content hash of the canonical record last synced (or being synced).
+    pub hash: String,
+    pub target_id: Option<String>,
+    pub status: RecordStatus,
+    /// Raised by one on every write; conditional writes compare it.
+    pub version: u64,
+    pub lease: Option<Lease>,
+    /// The canonical record as JSON, for triage and retries.
+    pub payload: Option<String>,
+    pub last_error: Option<LastError>,
+    pub run_id: Option<String>,
+    pub updated_at_ms: i64,
+}
+
+impl Record {
+    pub fn new(key: RecordKey, hash: impl Into<String>, status: RecordStatus) -> Self {
+        Self {
+            key,
+            hash: hash.into(),
+            target_id: None,
+            status,
+            version: 1,
+            lease: None,
+            payload: None,
+            last_error: None,
+            run_id: None,
+            updated_at_ms: 0,
+        }
+    }
+}
+
+/// A condition on a single write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Only if no record has this key.
+    Absent,
+    /// Only if the stored record has this version.
+    Version(u64),
+    /// Unconditionally.
+    Any,
+}
+
+/// The outcome of a conditional write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Done,
+    /// The condition did not hold; nothing was written.
+    Conflict,
+}
+
+/// One page of a query; pass `next` back for the following page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// One sync run: who started it, when, on which files, and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Run {
+    pub id: String,
+    pub who: String,
+    pub started_at_ms: i64,
+    pub finished_at_ms: Option<i64>,
+    /// sha256 of each input file.
+    pub file_hashes: Vec<String>,
+    /// Rows by outcome (synced, unchanged, rejected, failed, discarded) and the like.
+    pub counts: BTreeMap<String, u64>,
+}
+
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    async fn get(&self, key: &RecordKey) -> Result<Option<Record>, StoreError>;
+
+    /// The records among up to [`MAX_BATCH_GET`] keys (absent keys are left out; keys
+    /// the service did not process are fetched again before this returns).
+    async fn batch_get(&self, keys: &[RecordKey]) -> Result<Vec<Record>, StoreError>;
+
+    /// Write one record if `expect` holds.
+    async fn put(&self, record: &Record, expect: Expect) -> Result<Written, StoreError>;
+
+    /// Write up to [`MAX_BATCH_PUT`] records unconditionally. Returns the records the
+    /// service did not write this time (send them again: [`put_all`] does).
+    async fn batch_put(&self, records: &[Record]) -> Result<Vec<Record>, StoreError>;
+
+    /// Records with this status (and error code), ordered by error code then key.
+    async fn query(
+        &self,
+        status: RecordStatus,
+        error_code: Option<&str>,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<Page<Record>, StoreError>;
+
+    async fn put_run(&self, run: &Run) -> Result<(), StoreError>;
+    async fn get_run(&self, id: &str) -> Result<Option<Run>, StoreError>;
+    /// The latest runs, newest first.
+    async fn list_runs(&self, limit: usize) -> Result<Vec<Run>, StoreError>;
+
+    fn calls(&self) -> Calls;
+}
+
+pub fn check_batch<T>(operation: &'static str, items: &[T], max: usize) -> Result<(), StoreError> {
+    if items.len() > max {
+        return Err(StoreError::invalid(
+            Service::State,
+            operation,
+            format!("a batch holds at most {max} items, not {}", items.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// Write any number of records: batches of [`MAX_BATCH_PUT`], sending the unprocessed
+/// ones again with backoff (transient errors likewise) until the policy gives up.
+/// Returns how many batch calls it made.
+pub async fn put_all(
+    store: &dyn StateStore,
+    records: &[Record],
+    policy: &RetryPolicy,
+    rng: &mut Rng,
+) -> Result<u32, StoreError> {
+    let mut calls = 0;
+    for chunk in records.chunks(MAX_BATCH_PUT) {
+        let mut pending = chunk.to_vec();
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            calls += 1;
+            let failure = match store.batch_put(&pending).await {
+                Ok(unprocessed) if unprocessed.is_empty() => break,
+                Ok(unprocessed) => {
+                    // Progress restarts the budget: under load DynamoDB writes some
+                    // items of every call and returns the rest.
+                    if unprocessed.len() < pending.len() {
+                        attempts = 1;
+                    }
+                    let message = format!(
+                        "{} of {} records still unprocessed after {attempts} attempts",
+                        unprocessed.len(),
+                        chunk.len()
+                    );
+                    pending = unprocessed;
+                    StoreError::new(ErrorKind::Throttled, Service::State, "BatchWriteItem", message)
+                }
+                Err(e) => e,
+            };
+            match policy.decide(attempts, failure.class(), None, rng.unit()) {
+                Decision::RetryAfter(wait) => tokio::time::sleep(wait).await,
+                Decision::GiveUp => return Err(failure),
+            }
+        }
+    }
+    Ok(calls)
+}

@@ -1,0 +1,139 @@
+//! One SQLite connection shared by the queues and the state store of a backend.
+
+use crate::LocalError;
+use metasync_engine::gen::Rng;
+use metasync_engine::ports::{jitter_seed, CallCounter, Clock, ErrorKind, Service, StoreError};
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS messages (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue         TEXT    NOT NULL,
+    lane          INTEGER NOT NULL,      -- 0 main, 1 dead-letter
+    id            TEXT    NOT NULL UNIQUE,
+    group_id      TEXT    NOT NULL,
+    dedup_id      TEXT    NOT NULL,
+    body          TEXT    NOT NULL,
+    visible_at    INTEGER NOT NULL,      -- ms since the epoch
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    receipt       TEXT                   -- of the latest receive
+);
+CREATE INDEX IF NOT EXISTS messages_order ON messages (queue, lane, seq);
+CREATE INDEX IF NOT EXISTS messages_flight ON messages (queue, lane, visible_at);
+-- Dedup ids outlive their messages for the 5-minute window, as on SQS.
+CREATE TABLE IF NOT EXISTS dedup (
+    queue      TEXT    NOT NULL,
+    dedup_id   TEXT    NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (queue, dedup_id)
+);
+CREATE TABLE IF NOT EXISTS records (
+    id            TEXT PRIMARY KEY,      -- {type}#{key}
+    hash          TEXT NOT NULL,
+    target_id     TEXT,
+    status        TEXT NOT NULL,
+    version       INTEGER NOT NULL,
+    lease_owner   TEXT,
+    lease_until   INTEGER,
+    payload       TEXT,
+    error_code    TEXT NOT NULL,         -- '' when there is no error
+    error_message TEXT,
+    attempts      INTEGER,
+    run_id        TEXT,
+    updated_at    INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_status ON records (status, error_code, id);
+CREATE TABLE IF NOT EXISTS runs (
+    id         TEXT PRIMARY KEY,
+    started_at INTEGER NOT NULL,
+    doc        TEXT NOT NULL
+);
+";
+
+pub(crate) struct Db {
+    path: PathBuf,
+    conn: Arc<Mutex<Connection>>,
+    pub(crate) clock: Arc<dyn Clock>,
+    /// Wakes long polls when a message is sent or made visible in this process
+    /// (another process's sends are seen by polling).
+    pub(crate) arrivals: Notify,
+    rng: Mutex<Rng>,
+}
+
+impl Db {
+    pub(crate) fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Self, LocalError> {
+        let err = |e: rusqlite::Error| LocalError::Db {
+            path: path.to_owned(),
+            message: e.to_string(),
+        };
+        let conn = Connection::open(path).map_err(err)?;
+        // WAL with a full sync at each commit: a call that returned survives kill -9
+        // and power loss alike.
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        Ok(Self {
+            path: path.to_owned(),
+            conn: Arc::new(Mutex::new(conn)),
+            clock,
+            arrivals: Notify::new(),
+            rng: Mutex::new(Rng::new(jitter_seed())),
+        })
+    }
+
+    /// Run `f` on the connection off the async threads, counting one call.
+    pub(crate) async fn run<T, F>(
+        &self,
+        calls: &CallCounter,
+        service: Service,
+        operation: &'static str,
+        f: F,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        calls.add(service, operation);
+        let conn = self.conn.clone();
+        let path = self.path.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut guard)
+        })
+        .await;
+        match joined {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(sql_error(service, operation, &path, &e)),
+            Err(e) => Err(StoreError::new(
+                ErrorKind::Other,
+                service,
+                operation,
+                format!("the database task stopped: {e}"),
+            )),
+        }
+    }
+
+    /// A random id (128 bits, hex).
+    pub(crate) fn new_id(&self) -> String {
+        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+        format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64())
+    }
+}
+
+fn sql_error(service: Service, operation: &'static str, path: &Path, e: &rusqlite::Error) -> StoreError {
+    let kind = match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            ErrorKind::Unavailable
+        }
+        Some(rusqlite::ErrorCode::PermissionDenied | rusqlite::ErrorCode::ReadOnly) => {
+            ErrorKind::Denied
+        }
+        _ => ErrorKind::Other,
+    };
+    StoreError::new(kind, service, operation, format!("{}: {e}", path.display()))
+}

@@ -1,0 +1,1023 @@
+//! The storage contract: one suite of behaviours of the engine's ports (objects, FIFO
+//! queues, state), run once against the embedded adapters (`metasync-local`) and once
+//! against the AWS adapters (`metasync-aws`) talking to a moto server this binary
+//! starts on a free loopback port. Then the AWS-only and local-only checks: `metasync
+//! infra up` twice against moto, and kill -9 of a process holding the local backend.
+//!
+//! Where moto differs from AWS, the suite does not trust it; the path is covered
+//! another way:
+//! - Dedup after delete: AWS keeps a dedup id for 5 minutes even after the message is
+//!   deleted; moto forgets it with the message. Checked on `local` only
+//!   (`local_only::dedup_outlives_delete_and_expires_after_five_minutes`); on AWS it is
+//!   AWS's documented behaviour, and a second delivery is harmless anyway because
+//!   consumers skip records whose hash the state store already has.
+//! - StartMessageMoveTask (redrive from a dead-letter queue): not used. Dead-letter
+//!   messages are drained into the failure store and retried from triage, so only
+//!   receive/delete on the dead-letter queue matter, and those are in the suite.
+//! - UnprocessedItems / UnprocessedKeys: moto writes every item of a batch. The
+//!   engine's re-send loop (`put_all`) runs over both adapters with a store that
+//!   leaves half of a batch unprocessed (`FaultyState`); reading DynamoDB's
+//!   UnprocessedItems shape is a unit test in `metasync-aws`.
+//! - Throttling: moto never throttles. The same `FaultyState` throttles calls; the
+//!   classification of AWS's throttling codes is a unit test in `metasync-aws`.
+//! - Visibility and waits: moto runs on real time, so the aws run sleeps where the
+//!   local run advances a manual clock (about 3 s of sleeping in all).
+
+use metasync_aws::{Clients, StaticKeys};
+use metasync_engine::config::AwsProfile;
+use metasync_engine::gen::Rng;
+use metasync_engine::ports::faults::FaultyState;
+use metasync_engine::ports::{
+    put_all, Backend, Expect, Lane, LastError, ManualClock, Outgoing, Record, RecordKey,
+    RecordStatus, Run, Service, StateStore, Written, MAX_BATCH_BYTES,
+};
+use metasync_engine::retry::RetryPolicy;
+use metasync_engine::EntityType;
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+const MAX_RECEIVES: u32 = 2;
+
+/// A backend under test, with a way to let time pass.
+struct Harness {
+    backend: Backend,
+    clock: Option<ManualClock>,
+    /// S3 reports the encryption it applied; a local directory has none to report.
+    encrypts: bool,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Harness {
+    async fn pass(&self, d: Duration) {
+        match &self.clock {
+            Some(c) => c.advance(d),
+            // moto keeps real time; SQS counts in whole seconds.
+            None => tokio::time::sleep(d + Duration::from_millis(300)).await,
+        }
+    }
+}
+
+fn local() -> Harness {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clock = ManualClock::new(1_800_000_000_000);
+    let backend = metasync_local::open_with_clock(
+        dir.path(),
+        metasync_local::QueueSettings {
+            max_receive_count: MAX_RECEIVES,
+        },
+        Arc::new(clock.clone()),
+    )
+    .expect("open local backend");
+    Harness {
+        backend,
+        clock: Some(clock),
+        encrypts: false,
+        _dir: Some(dir),
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// moto
+
+struct Moto {
+    url: String,
+    /// Dropping the last handle (this process ending, however) ends moto: its
+    /// launcher waits on this pipe.
+    _keepalive: Mutex<ChildStdin>,
+    _child: Mutex<Child>,
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..")
+}
+
+fn moto() -> &'static Moto {
+    static MOTO: OnceLock<Moto> = OnceLock::new();
+    MOTO.get_or_init(|| {
+        let server = std::env::var_os("METASYNC_MOTO_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace().join(".venv/bin/moto_server"));
+        assert!(
+            server.exists(),
+            "moto is not installed at {}: run `make moto` (or `make test`), or set METASYNC_MOTO_SERVER",
+            server.display()
+        );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let log = std::env::temp_dir().join(format!("metasync-moto-{port}.log"));
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(r#""$0" -H 127.0.0.1 -p "$1" >"$2" 2>&1 & pid=$!; cat >/dev/null; kill $pid"#)
+            .arg(&server)
+            .arg(port.to_string())
+            .arg(&log)
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("start moto");
+        let stdin = child.stdin.take().expect("moto's pipe");
+        let url = format!("http://127.0.0.1:{port}");
+        for _ in 0..300 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Moto {
+                    url,
+                    _keepalive: Mutex::new(stdin),
+                    _child: Mutex::new(child),
+                };
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let mut text = String::new();
+        let _ = std::fs::File::open(&log).and_then(|mut f| f.read_to_string(&mut text));
+        panic!("moto did not start on port {port}: {text}");
+    })
+}
+
+/// A profile naming fresh resources on moto (each test its own).
+fn moto_profile() -> AwsProfile {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let tag = format!("t{}-{n}", std::process::id());
+    AwsProfile {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(moto().url.clone()),
+        aws_profile: None,
+        bucket: format!("metasync-{tag}"),
+        table: format!("metasync-{tag}"),
+        queue_prefix: format!("metasync-{tag}"),
+        kms_key_id: None,
+        max_receive_count: MAX_RECEIVES,
+    }
+}
+
+fn moto_keys() -> StaticKeys {
+    StaticKeys {
+        access_key_id: "testing".into(),
+        secret_access_key: "testing".into(),
+    }
+}
+
+fn fast_retries() -> RetryPolicy {
+    RetryPolicy {
+        max_retries: 3,
+        base_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(100),
+    }
+}
+
+async fn aws() -> Harness {
+    let profile = moto_profile();
+    let clients = Clients::new(&profile, Some(moto_keys()))
+        .await
+        .expect("clients");
+    metasync_aws::infra::up(&clients, &profile)
+        .await
+        .expect("infra up on moto");
+    Harness {
+        backend: metasync_aws::backend(&clients, &profile, fast_retries()),
+        clock: None,
+        encrypts: true,
+        _dir: None,
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The contract: every function runs against both adapter sets.
+
+fn msg(group: &str, dedup: &str, body: &str) -> Outgoing {
+    Outgoing {
+        group_id: group.into(),
+        dedup_id: dedup.into(),
+        body: body.into(),
+    }
+}
+
+const LONG: Duration = Duration::from_secs(30);
+const NOW: Duration = Duration::ZERO;
+
+async fn bodies(h: &Harness, lane: Lane, max: usize) -> Vec<String> {
+    let q = h.backend.queue(EntityType::Episode);
+    q.receive(lane, max, LONG, NOW)
+        .await
+        .expect("receive")
+        .into_iter()
+        .map(|m| m.body)
+        .collect()
+}
+
+async fn objects_round_trip(h: Harness) {
+    let o = &h.backend.objects;
+    let before = h.backend.calls();
+    o.put("silver/show/date=2026-11-22/r1.ndjson", b"{\"a\":1}\n".to_vec(), "application/x-ndjson")
+        .await
+        .expect("put");
+    o.put("silver/show/date=2026-11-22/r2.ndjson", b"{}\n".to_vec(), "application/x-ndjson")
+        .await
+        .expect("put");
+    o.put("silver/season/date=2026-11-22/r1.ndjson", b"x".to_vec(), "text/plain")
+        .await
+        .expect("put");
+    o.put("silver/showcase.txt", b"y".to_vec(), "text/plain")
+        .await
+        .expect("put");
+
+    let got = o
+        .get("silver/show/date=2026-11-22/r1.ndjson")
+        .await
+        .expect("get")
+        .expect("present");
+    assert_eq!(got.body, b"{\"a\":1}\n");
+    assert_eq!(got.content_type, "application/x-ndjson");
+    assert_eq!(got.encryption.is_some(), h.encrypts, "{:?}", got.encryption);
+    assert_eq!(o.get("silver/show/missing.ndjson").await.expect("get"), None);
+
+    let keys = |v: Vec<metasync_engine::ports::ObjectMeta>| {
+        v.into_iter().map(|m| (m.key, m.size)).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        keys(o.list("silver/show/").await.expect("list")),
+        vec![
+            ("silver/show/date=2026-11-22/r1.ndjson".to_string(), 8),
+            ("silver/show/date=2026-11-22/r2.ndjson".to_string(), 3)
+        ]
+    );
+    // A prefix is a prefix of the key, not a folder.
+    assert_eq!(
+        keys(o.list("silver/show").await.expect("list")).len(),
+        3,
+        "silver/show* includes silver/showcase.txt"
+    );
+    assert!(o.list("gold/").await.expect("list").is_empty());
+
+    // A put replaces.
+    o.put("silver/show/date=2026-11-22/r2.ndjson", b"{}\n{}\n".to_vec(), "application/x-ndjson")
+        .await
+        .expect("put");
+    let got = o
+        .get("silver/show/date=2026-11-22/r2.ndjson")
+        .await
+        .expect("get");
+    assert_eq!(got.map(|g| g.body), Some(b"{}\n{}\n".to_vec()));
+
+    let calls = h.backend.calls().since(&before);
+    assert_eq!(calls.get(Service::Objects, "PutObject"), 5);
+    assert_eq!(calls.get(Service::Objects, "GetObject"), 3);
+    assert_eq!(calls.get(Service::Objects, "ListObjectsV2"), 3);
+}
+
+async fn objects_bronze_is_immutable(h: Harness) {
+    let o = &h.backend.objects;
+    let key = "bronze/episode/date=2026-11-22/run-1/ab12.csv";
+    assert!(o.put_if_absent(key, b"first".to_vec(), "text/csv").await.expect("put"));
+    assert!(!o.put_if_absent(key, b"second".to_vec(), "text/csv").await.expect("put"));
+    let got = o.get(key).await.expect("get").expect("present");
+    assert_eq!(got.body, b"first");
+    assert_eq!(got.content_type, "text/csv");
+}
+
+async fn objects_refuse_bad_keys_before_any_call(h: Harness) {
+    let o = &h.backend.objects;
+    let before = h.backend.calls();
+    for key in ["", "/abs", "a/../b", "a//b"] {
+        let err = o
+            .put(key, b"x".to_vec(), "text/plain")
+            .await
+            .expect_err(key);
+        assert_eq!(err.kind, metasync_engine::ports::ErrorKind::Invalid, "{key:?}");
+    }
+    assert_eq!(h.backend.calls().since(&before).total(), 0);
+}
+
+async fn queue_is_fifo_per_group_and_parallel_across_groups(h: Harness) {
+    let q = h.backend.queue(EntityType::Episode);
+    let failed = q
+        .send_batch(&[
+            msg("show-a", "a1", "a1"),
+            msg("show-a", "a2", "a2"),
+            msg("show-b", "b1", "b1"),
+            msg("show-a", "a3", "a3"),
+        ])
+        .await
+        .expect("send");
+    assert!(failed.is_empty(), "{failed:?}");
+
+    let first = q.receive(Lane::Main, 1, LONG, NOW).await.expect("receive");
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].body, "a1");
+    assert_eq!(first[0].group_id, "show-a");
+    assert_eq!(first[0].dedup_id, "a1");
+    assert_eq!(first[0].receive_count, 1);
+    // show-a has a message in flight: only show-b can be handed out.
+    assert_eq!(bodies(&h, Lane::Main, 10).await, vec!["b1"]);
+    assert!(bodies(&h, Lane::Main, 10).await.is_empty());
+
+    let left = q
+        .delete_batch(&[first[0].receipt.clone()])
+        .await
+        .expect("delete");
+    assert!(left.is_empty());
+    // With a1 gone, show-a goes on in order.
+    let rest = q.receive(Lane::Main, 10, LONG, NOW).await.expect("receive");
+    let got: Vec<&str> = rest.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(got, vec!["a2", "a3"]);
+    let depth = q.depth().await.expect("depth");
+    assert_eq!((depth.visible, depth.in_flight, depth.dead), (0, 3, 0));
+
+    let receipts: Vec<_> = rest.iter().map(|m| m.receipt.clone()).collect();
+    assert!(q.delete_batch(&receipts).await.expect("delete").is_empty());
+    let calls = q.calls();
+    assert_eq!(calls.get(Service::Queue, "SendMessageBatch"), 1);
+    assert_eq!(calls.get(Service::Queue, "DeleteMessageBatch"), 2);
+    assert!(calls.get(Service::Queue, "ReceiveMessage") >= 4);
+}
+
+async fn queue_visibility_timeout_and_change(h: Harness) {
+    let q = h.backend.queue(EntityType::Episode);
+    q.send_batch(&[msg("g", "m1", "m1")]).await.expect("send");
+    let got = q
+        .receive(Lane::Main, 10, Duration::from_secs(1), NOW)
+        .await
+        .expect("receive");
+    assert_eq!(got.len(), 1);
+    assert!(bodies(&h, Lane::Main, 10).await.is_empty(), "hidden while in flight");
+    h.pass(Duration::from_secs(1)).await;
+    let again = q.receive(Lane::Main, 10, LONG, NOW).await.expect("receive");
+    assert_eq!(again.len(), 1, "back after the visibility timeout");
+    assert_eq!(again[0].message_id, got[0].message_id);
+    assert_eq!(again[0].receive_count, 2);
+
+    // A worker that cannot finish hands the message back at once.
+    q.change_visibility(&again[0].receipt, Duration::ZERO)
+        .await
+        .expect("change visibility");
+    let depth = q.depth().await.expect("depth");
+    assert_eq!((depth.visible, depth.in_flight), (1, 0));
+}
+
+async fn queue_dead_letters_after_max_receives(h: Harness) {
+    let q = h.backend.queue(EntityType::Episode);
+    q.send_batch(&[msg("g", "poison", "poison"), msg("h", "fine", "fine")])
+        .await
+        .expect("send");
+    for round in 1..=MAX_RECEIVES {
+        let got = q.receive(Lane::Main, 10, LONG, NOW).await.expect("receive");
+        let poison = got
+            .iter()
+            .find(|m| m.body == "poison")
+            .unwrap_or_else(|| panic!("round {round}: {got:?}"));
+        assert_eq!(poison.receive_count, round);
+        q.change_visibility(&poison.receipt, Duration::ZERO)
+            .await
+            .expect("hand back");
+        if let Some(fine) = got.iter().find(|m| m.body == "fine") {
+            q.delete_batch(&[fine.receipt.clone()]).await.expect("delete");
+        }
+    }
+    // Received MAX_RECEIVES times: the next receive moves it to the dead-letter queue.
+    assert!(bodies(&h, Lane::Main, 10).await.is_empty());
+    let depth = q.depth().await.expect("depth");
+    assert_eq!((depth.visible, depth.in_flight, depth.dead), (0, 0, 1));
+    let dead = q.receive(Lane::Dead, 10, LONG, NOW).await.expect("receive dead");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].body, "poison");
+    assert_eq!(dead[0].group_id, "g");
+    // The drainer deletes what it moved to the failure store.
+    assert!(q
+        .delete_batch(&[dead[0].receipt.clone()])
+        .await
+        .expect("delete dead")
+        .is_empty());
+    assert_eq!(q.depth().await.expect("depth").dead, 0);
+}
+
+async fn queue_explicit_dead_letter(h: Harness) {
+    let q = h.backend.queue(EntityType::Asset);
+    q.send_batch(&[msg("g", "refused", "refused"), msg("g", "next", "next")])
+        .await
+        .expect("send");
+    let got = q.receive(Lane::Main, 1, LONG, NOW).await.expect("receive");
+    q.send_to_dead_letter(&got[0]).await.expect("to dead letter");
+    // The group is free again: the next message comes.
+    let next = q.receive(Lane::Main, 10, LONG, NOW).await.expect("receive");
+    assert_eq!(next.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["next"]);
+    let dead = q.receive(Lane::Dead, 10, LONG, NOW).await.expect("receive dead");
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].body.as_str(), dead[0].group_id.as_str()), ("refused", "g"));
+}
+
+async fn queue_drops_duplicates_within_the_window(h: Harness) {
+    let q = h.backend.queue(EntityType::Episode);
+    q.send_batch(&[msg("g", "same", "first")]).await.expect("send");
+    let failed = q
+        .send_batch(&[msg("g", "same", "second"), msg("g", "other", "other")])
+        .await
+        .expect("send again");
+    assert!(failed.is_empty(), "a duplicate is accepted, not failed");
+    assert_eq!(bodies(&h, Lane::Main, 10).await, vec!["first", "other"]);
+}
+
+async fn queue_refuses_oversized_batches_before_any_call(h: Harness) {
+    let q = h.backend.queue(EntityType::Show);
+    let before = q.calls();
+    let eleven: Vec<Outgoing> = (0..11).map(|i| msg("g", &format!("d{i}"), "x")).collect();
+    assert!(q.send_batch(&eleven).await.is_err());
+    let half = "x".repeat(MAX_BATCH_BYTES / 2 + 1);
+    assert!(q
+        .send_batch(&[msg("g", "a", &half), msg("g", "b", &half)])
+        .await
+        .is_err());
+    assert!(q.receive(Lane::Main, 11, LONG, NOW).await.is_err());
+    assert_eq!(q.calls().since(&before).total(), 0);
+    // At the limit exactly, it goes.
+    let exact = "x".repeat(MAX_BATCH_BYTES / 2);
+    assert!(q
+        .send_batch(&[msg("g", "a", &exact), msg("g", "b", &exact)])
+        .await
+        .expect("send at the limit")
+        .is_empty());
+}
+
+async fn queue_long_poll_wakes_on_arrival(h: Harness) {
+    let q = h.backend.queue(EntityType::Season).clone();
+    let waiter = {
+        let q = q.clone();
+        tokio::spawn(async move {
+            q.receive(Lane::Main, 10, LONG, Duration::from_secs(10))
+                .await
+                .expect("long poll")
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    q.send_batch(&[msg("g", "late", "late")]).await.expect("send");
+    let got = waiter.await.expect("join");
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body, "late");
+}
+
+fn record(entity: EntityType, key: &str, status: RecordStatus, code: Option<&str>) -> Record {
+    let mut r = Record::new(RecordKey::new(entity, key), format!("hash-{key}"), status);
+    r.payload = Some(format!("{{\"key\":\"{key}\"}}"));
+    r.updated_at_ms = 1_800_000_000_000;
+    r.last_error = code.map(|c| LastError {
+        code: c.into(),
+        message: format!("{c} on {key}"),
+        attempts: 2,
+    });
+    r
+}
+
+async fn state_conditional_writes(h: Harness) {
+    let s = &h.backend.state;
+    let key = RecordKey::new(EntityType::Episode, "ep-1");
+    let mut r = record(EntityType::Episode, "ep-1", RecordStatus::Pending, None);
+    assert_eq!(s.put(&r, Expect::Absent).await.expect("put"), Written::Done);
+    assert_eq!(s.put(&r, Expect::Absent).await.expect("put"), Written::Conflict);
+
+    r.version = 2;
+    r.status = RecordStatus::InProgress;
+    r.lease = Some(metasync_engine::ports::Lease {
+        owner: "worker-1".into(),
+        until_ms: 1_800_000_060_000,
+    });
+    assert_eq!(s.put(&r, Expect::Version(1)).await.expect("put"), Written::Done);
+    // A second worker that read version 1 loses.
+    let mut other = r.clone();
+    other.lease = None;
+    assert_eq!(
+        s.put(&other, Expect::Version(1)).await.expect("put"),
+        Written::Conflict
+    );
+    assert_eq!(s.get(&key).await.expect("get"), Some(r.clone()));
+    assert_eq!(
+        s.put(&other, Expect::Version(9)).await.expect("put"),
+        Written::Conflict
+    );
+    assert_eq!(s.put(&other, Expect::Any).await.expect("put"), Written::Done);
+    assert_eq!(s.get(&key).await.expect("get").and_then(|r| r.lease), None);
+    assert_eq!(
+        s.get(&RecordKey::new(EntityType::Episode, "nope"))
+            .await
+            .expect("get"),
+        None
+    );
+    let calls = s.calls();
+    assert_eq!(calls.get(Service::State, "PutItem"), 6);
+    assert_eq!(calls.get(Service::State, "GetItem"), 3);
+}
+
+async fn state_batches_keep_their_limits(h: Harness) {
+    let s = &h.backend.state;
+    let records: Vec<Record> = (0..30)
+        .map(|i| record(EntityType::Show, &format!("s{i:02}"), RecordStatus::Synced, None))
+        .collect();
+    assert!(s.batch_put(&records).await.is_err(), "30 > 25");
+    assert!(s.batch_put(&records[..25]).await.expect("batch").is_empty());
+    assert!(s.batch_put(&records[25..]).await.expect("batch").is_empty());
+
+    let mut keys: Vec<RecordKey> = (0..70)
+        .map(|i| RecordKey::new(EntityType::Show, format!("missing{i}")))
+        .collect();
+    keys.extend(records.iter().map(|r| r.key.clone()));
+    let got = s.batch_get(&keys).await.expect("batch get");
+    assert_eq!(got, records, "the 30 that exist, by key");
+    keys.push(RecordKey::new(EntityType::Show, "one-too-many"));
+    assert!(s.batch_get(&keys).await.is_err(), "101 > 100");
+}
+
+async fn state_queries_by_status_and_error_code(h: Harness) {
+    let s = &h.backend.state;
+    let mut all = Vec::new();
+    for (i, code) in ["timeout", "bad_request", "timeout", "bad_request", "bad_request"]
+        .iter()
+        .enumerate()
+    {
+        all.push(record(EntityType::Asset, &format!("a{i}"), RecordStatus::Failed, Some(code)));
+    }
+    all.push(record(EntityType::Asset, "ok1", RecordStatus::Synced, None));
+    all.push(record(EntityType::Show, "ok2", RecordStatus::Synced, None));
+    let mut rng = Rng::new(7);
+    put_all(s.as_ref(), &all, &fast_retries(), &mut rng)
+        .await
+        .expect("put all");
+
+    // Pages of 2 walk all five failures, grouped by code, without repeats.
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = s
+            .query(RecordStatus::Failed, None, 2, after.as_deref())
+            .await
+            .expect("query");
+        seen.extend(page.items.iter().map(|r| {
+            let code = r.last_error.as_ref().map(|e| e.code.clone());
+            (code.unwrap_or_default(), r.key.key.clone())
+        }));
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+        assert!(seen.len() <= 5, "paging does not end: {seen:?}");
+    }
+    let expect: Vec<(String, String)> = [
+        ("bad_request", "a1"),
+        ("bad_request", "a3"),
+        ("bad_request", "a4"),
+        ("timeout", "a0"),
+        ("timeout", "a2"),
+    ]
+    .iter()
+    .map(|(c, k)| (c.to_string(), k.to_string()))
+    .collect();
+    assert_eq!(seen, expect);
+
+    let timeouts = s
+        .query(RecordStatus::Failed, Some("timeout"), 100, None)
+        .await
+        .expect("query");
+    assert_eq!(timeouts.items.len(), 2);
+    assert_eq!(timeouts.next, None);
+    assert_eq!(timeouts.items[0], all[0]);
+    let synced = s
+        .query(RecordStatus::Synced, None, 100, None)
+        .await
+        .expect("query");
+    assert_eq!(synced.items.len(), 2);
+    assert!(s
+        .query(RecordStatus::Discarded, None, 100, None)
+        .await
+        .expect("query")
+        .items
+        .is_empty());
+}
+
+async fn state_keeps_runs_newest_first(h: Harness) {
+    let s = &h.backend.state;
+    for (i, started) in [300, 100, 200].iter().enumerate() {
+        let run = Run {
+            id: format!("run-{i}"),
+            who: "catalog@station".into(),
+            started_at_ms: 1_800_000_000_000 + started,
+            finished_at_ms: None,
+            file_hashes: vec![format!("sha-{i}")],
+            counts: [("synced".to_string(), 10 * i as u64)].into(),
+        };
+        s.put_run(&run).await.expect("put run");
+    }
+    let runs = s.list_runs(2).await.expect("list runs");
+    let ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["run-0", "run-2"]);
+    let one = s.get_run("run-1").await.expect("get run").expect("present");
+    assert_eq!(one.file_hashes, ["sha-1"]);
+    assert_eq!(one.counts.get("synced"), Some(&10));
+    assert_eq!(s.get_run("run-9").await.expect("get run"), None);
+    // Runs are not records.
+    assert!(s
+        .query(RecordStatus::Pending, None, 100, None)
+        .await
+        .expect("query")
+        .items
+        .is_empty());
+}
+
+async fn state_put_all_survives_throttling_and_unprocessed_items(h: Harness) {
+    let faulty = FaultyState::new(h.backend.state.clone());
+    faulty.throttle_next(2);
+    faulty.partial_next(3);
+    let records: Vec<Record> = (0..60)
+        .map(|i| record(EntityType::Episode, &format!("e{i:02}"), RecordStatus::Synced, None))
+        .collect();
+    let mut rng = Rng::new(1);
+    let calls = put_all(&faulty, &records, &fast_retries(), &mut rng)
+        .await
+        .expect("put all");
+    // 3 chunks + 2 throttled + 3 partial re-sends.
+    assert_eq!(calls, 3 + 2 + 3);
+    for chunk in records.chunks(100) {
+        let keys: Vec<RecordKey> = chunk.iter().map(|r| r.key.clone()).collect();
+        assert_eq!(h.backend.state.batch_get(&keys).await.expect("get"), chunk);
+    }
+
+    // A store that never catches up: the policy gives up with the count left.
+    faulty.throttle_next(10);
+    let err = put_all(&faulty, &records[..5], &fast_retries(), &mut rng)
+        .await
+        .expect_err("gives up");
+    assert_eq!(err.kind, metasync_engine::ports::ErrorKind::Throttled);
+}
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod on_local {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::local()).await;
+                }
+            )*
+        }
+        mod on_aws {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::aws().await).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    objects_round_trip,
+    objects_bronze_is_immutable,
+    objects_refuse_bad_keys_before_any_call,
+    queue_is_fifo_per_group_and_parallel_across_groups,
+    queue_visibility_timeout_and_change,
+    queue_dead_letters_after_max_receives,
+    queue_explicit_dead_letter,
+    queue_drops_duplicates_within_the_window,
+    queue_refuses_oversized_batches_before_any_call,
+    queue_long_poll_wakes_on_arrival,
+    state_conditional_writes,
+    state_batches_keep_their_limits,
+    state_queries_by_status_and_error_code,
+    state_keeps_runs_newest_first,
+    state_put_all_survives_throttling_and_unprocessed_items,
+);
+
+// ---------------------------------------------------------------------------------
+// Behaviour moto does not have (see the notes at the top): local only.
+
+mod local_only {
+    use super::*;
+
+    #[tokio::test]
+    async fn dedup_outlives_delete_and_expires_after_five_minutes() {
+        let h = local();
+        let q = h.backend.queue(EntityType::Episode);
+        q.send_batch(&[msg("g", "d1", "first")]).await.expect("send");
+        let got = q.receive(Lane::Main, 10, LONG, NOW).await.expect("receive");
+        q.delete_batch(&[got[0].receipt.clone()]).await.expect("delete");
+        h.pass(Duration::from_secs(4 * 60)).await;
+        q.send_batch(&[msg("g", "d1", "again")]).await.expect("send");
+        assert!(bodies(&h, Lane::Main, 10).await.is_empty(), "dropped: within 5 minutes");
+        h.pass(Duration::from_secs(61)).await;
+        q.send_batch(&[msg("g", "d1", "later")]).await.expect("send");
+        assert_eq!(bodies(&h, Lane::Main, 10).await, vec!["later"]);
+    }
+
+    #[tokio::test]
+    async fn a_stale_receipt_cannot_delete_a_message_received_again() {
+        let h = local();
+        let q = h.backend.queue(EntityType::Episode);
+        q.send_batch(&[msg("g", "d1", "m")]).await.expect("send");
+        let first = q
+            .receive(Lane::Main, 1, Duration::from_secs(1), NOW)
+            .await
+            .expect("receive");
+        h.pass(Duration::from_secs(2)).await;
+        let second = q.receive(Lane::Main, 1, LONG, NOW).await.expect("receive");
+        assert_eq!(second.len(), 1);
+        // The slow first worker must not delete what the second one now holds.
+        let failed = q
+            .delete_batch(&[first[0].receipt.clone()])
+            .await
+            .expect("delete");
+        assert_eq!(failed.len(), 1);
+        assert!(q.change_visibility(&first[0].receipt, NOW).await.is_err());
+        assert!(q
+            .delete_batch(&[second[0].receipt.clone()])
+            .await
+            .expect("delete")
+            .is_empty());
+    }
+
+    /// A child process (this test binary, re-run) writes to the local backend and
+    /// prints each acknowledged write; the parent kills it with SIGKILL mid-stream and
+    /// checks that every acknowledged message and state write is there.
+    #[test]
+    fn kill_9_loses_no_acknowledged_write() {
+        if let Some(dir) = std::env::var_os("METASYNC_KILL_CHILD_DIR") {
+            child_writes_forever(Path::new(&dir));
+            return;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let exe = std::env::current_exe().expect("test binary");
+        let mut child = Command::new(exe)
+            .args(["--exact", "local_only::kill_9_loses_no_acknowledged_write", "--nocapture", "--test-threads=1"])
+            .env("METASYNC_KILL_CHILD_DIR", dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the writer");
+        let out = child.stdout.take().expect("stdout");
+        let mut acked_messages = Vec::new();
+        let mut acked_records = Vec::new();
+        let mut lines = BufReader::new(out).lines();
+        // Kill mid-stream: after a few hundred acknowledgements, with writes in flight.
+        while acked_messages.len() < 300 {
+            let Some(Ok(line)) = lines.next() else {
+                panic!("the writer stopped early");
+            };
+            if let Some(n) = line.strip_prefix("sent ") {
+                acked_messages.push(n.to_string());
+            } else if let Some(n) = line.strip_prefix("put ") {
+                acked_records.push(n.to_string());
+            }
+        }
+        child.kill().expect("SIGKILL");
+        let status = child.wait().expect("wait");
+        assert!(!status.success(), "killed, not finished: {status:?}");
+        // Lines already written to the pipe before the kill were acknowledged too.
+        for line in lines.map_while(Result::ok) {
+            if let Some(n) = line.strip_prefix("sent ") {
+                acked_messages.push(n.to_string());
+            } else if let Some(n) = line.strip_prefix("put ") {
+                acked_records.push(n.to_string());
+            }
+        }
+
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async {
+            let b = metasync_local::open(dir.path(), Default::default()).expect("reopen");
+            let q = b.queue(EntityType::Episode);
+            let mut found = std::collections::HashSet::new();
+            loop {
+                let got = q
+                    .receive(Lane::Main, 10, LONG, NOW)
+                    .await
+                    .expect("receive");
+                if got.is_empty() {
+                    break;
+                }
+                for m in &got {
+                    assert!(found.insert(m.body.clone()), "{} twice", m.body);
+                }
+                let receipts: Vec<_> = got.iter().map(|m| m.receipt.clone()).collect();
+                q.delete_batch(&receipts).await.expect("delete");
+            }
+            for m in &acked_messages {
+                assert!(found.contains(m), "acknowledged message {m} lost");
+            }
+            for k in &acked_records {
+                let r = b
+                    .state
+                    .get(&RecordKey::new(EntityType::Episode, k.clone()))
+                    .await
+                    .expect("get");
+                assert_eq!(r.map(|r| r.hash), Some(format!("hash-{k}")), "record {k}");
+            }
+            let bronze = b.objects.list("bronze/").await.expect("list");
+            assert!(!bronze.is_empty());
+            eprintln!(
+                "after kill -9: {} acknowledged messages and {} records all present ({} messages found)",
+                acked_messages.len(),
+                acked_records.len(),
+                found.len()
+            );
+        });
+    }
+
+    fn child_writes_forever(dir: &Path) {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async {
+            let b = metasync_local::open(dir, Default::default()).expect("open");
+            let q = b.queue(EntityType::Episode);
+            for i in 0u64.. {
+                let batch: Vec<Outgoing> = (0..5)
+                    .map(|j| {
+                        let id = format!("m{i}-{j}");
+                        msg(&format!("show-{}", i % 7), &id, &id)
+                    })
+                    .collect();
+                q.send_batch(&batch).await.expect("send");
+                for m in &batch {
+                    println!("sent {}", m.body);
+                }
+                let key = format!("k{i}");
+                let r = record(EntityType::Episode, &key, RecordStatus::Synced, None);
+                let r = Record { hash: format!("hash-{key}"), ..r };
+                b.state.put(&r, Expect::Any).await.expect("put");
+                println!("put {key}");
+                b.objects
+                    .put_if_absent(&format!("bronze/episode/{i}.csv"), vec![b'x'; 4096], "text/csv")
+                    .await
+                    .expect("object");
+            }
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// `metasync infra up` / `down` against moto, through the binary.
+
+mod infra_cli {
+    use super::*;
+
+    fn metasync(config: &Path, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_metasync"))
+            .args(args)
+            .arg("--config")
+            .arg(config)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env_remove("AWS_PROFILE")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run metasync")
+    }
+
+    fn text(o: &std::process::Output) -> String {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn infra_up_creates_then_changes_nothing_and_down_removes() {
+        let p = moto_profile();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("metasync.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[profiles.staging]\nbackend = \"aws\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\nbucket = \"{}\"\ntable = \"{}\"\nqueue_prefix = \"{}\"\nmax_receive_count = 4\n",
+                moto().url, p.bucket, p.table, p.queue_prefix
+            ),
+        )
+        .expect("write config");
+
+        let up = metasync(&config, &["infra", "up", "--profile", "staging", "--format", "json"]);
+        assert!(up.status.success(), "{}", text(&up));
+        let changes: serde_json::Value = serde_json::from_slice(&up.stdout).expect("json");
+        let actions = |v: &serde_json::Value, action: &str| {
+            v.as_array()
+                .map(|a| a.iter().filter(|c| c["action"] == action).count())
+                .unwrap_or(0)
+        };
+        assert_eq!(actions(&changes, "created"), 1 + 8 + 1, "{changes}");
+
+        let clients = Clients::new(&p, Some(moto_keys())).await.expect("clients");
+        let queues = clients
+            .sqs
+            .list_queues()
+            .queue_name_prefix(&p.queue_prefix)
+            .send()
+            .await
+            .expect("list queues");
+        assert_eq!(queues.queue_urls().len(), 8);
+        let url = clients
+            .sqs
+            .get_queue_url()
+            .queue_name(p.queue_name(EntityType::Asset, false))
+            .send()
+            .await
+            .expect("url");
+        let attrs = clients
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url.queue_url().unwrap_or_default())
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+            .send()
+            .await
+            .expect("attributes");
+        let attrs = attrs.attributes().cloned().unwrap_or_default();
+        let redrive = attrs
+            .get(&aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy)
+            .cloned()
+            .unwrap_or_default();
+        assert!(redrive.contains("asset-dlq.fifo"), "{redrive}");
+        assert!(redrive.contains('4'), "max receive count from the profile: {redrive}");
+        assert_eq!(
+            attrs.get(&aws_sdk_sqs::types::QueueAttributeName::FifoQueue).map(String::as_str),
+            Some("true")
+        );
+        let table = clients
+            .dynamodb
+            .describe_table()
+            .table_name(&p.table)
+            .send()
+            .await
+            .expect("table");
+        let indexes = table
+            .table()
+            .map(|t| t.global_secondary_indexes().len())
+            .unwrap_or(0);
+        assert_eq!(indexes, 1);
+        let encryption = clients
+            .s3
+            .get_bucket_encryption()
+            .bucket(&p.bucket)
+            .send()
+            .await
+            .expect("bucket encryption");
+        assert!(encryption.server_side_encryption_configuration().is_some());
+
+        // The second run changes nothing.
+        let again = metasync(&config, &["infra", "up", "--profile", "staging", "--format", "json"]);
+        assert!(again.status.success(), "{}", text(&again));
+        let changes: serde_json::Value = serde_json::from_slice(&again.stdout).expect("json");
+        assert_eq!(actions(&changes, "exists"), 10, "{changes}");
+        assert_eq!(actions(&changes, "created"), 0, "{changes}");
+
+        // down asks first; with no terminal and no --yes it refuses and keeps all.
+        let refused = metasync(&config, &["infra", "down", "--profile", "staging"]);
+        assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+        assert!(text(&refused).contains("--yes"), "{}", text(&refused));
+        assert_eq!(
+            clients
+                .sqs
+                .list_queues()
+                .queue_name_prefix(&p.queue_prefix)
+                .send()
+                .await
+                .expect("list")
+                .queue_urls()
+                .len(),
+            8
+        );
+
+        let down = metasync(&config, &["infra", "down", "--profile", "staging", "--yes"]);
+        assert!(down.status.success(), "{}", text(&down));
+        assert!(text(&down).contains("deleted"), "{}", text(&down));
+        let left = clients
+            .sqs
+            .list_queues()
+            .queue_name_prefix(&p.queue_prefix)
+            .send()
+            .await
+            .expect("list");
+        assert!(left.queue_urls().is_empty());
+        assert!(clients
+            .dynamodb
+            .describe_table()
+            .table_name(&p.table)
+            .send()
+            .await
+            .is_err());
+    }
+
+    #[test]
+    fn a_wrong_profile_fails_naming_the_field_before_any_call() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("metasync.toml");
+        // The endpoint is a closed port: any call would fail differently.
+        std::fs::write(
+            &config,
+            "[profiles.staging]\nbackend = \"aws\"\nendpoint_url = \"http://127.0.0.1:9\"\nbucket = \"Bad_Bucket\"\ntable = \"t1t\"\nqueue_prefix = \"q\"\n",
+        )
+        .expect("write");
+        let out = metasync(&config, &["infra", "up", "--profile", "staging"]);
+        assert_eq!(out.status.code(), Some(2));
+        let t = text(&out);
+        assert!(t.contains("profile staging: bucket:"), "{t}");
+        assert!(!t.contains("dispatch"), "no call was made: {t}");
+    }
+}
