@@ -10,7 +10,12 @@ APT_PACKAGES := build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev libg
 	libsoup-3.0-dev libjavascriptcoregtk-4.1-dev librsvg2-dev libayatana-appindicator3-dev \
 	xvfb xauth dbus-x11 webkit2gtk-driver gnome-keyring libsecret-tools
 
-.PHONY: demo test deps apt node ui tools lint unit keychain desktop bench bench-target fuzz clean
+.PHONY: demo test deps apt node ui tools moto lint unit keychain desktop bench bench-target fuzz clean
+
+# The AWS emulator the contract suite runs against (tests start and stop it themselves
+# on a free loopback port). Pinned: the suite's notes list where this moto differs
+# from AWS.
+MOTO_VERSION := 5.2.5
 
 demo:
 	$(CARGO) build --release -q -p metasync-cli
@@ -25,7 +30,7 @@ demo:
 test: deps lint unit keychain desktop
 	@echo "make test: all passed"
 
-deps: apt node ui tools
+deps: apt node ui tools moto
 
 # Installs only what is missing, so a prepared machine skips apt entirely.
 apt:
@@ -50,11 +55,19 @@ tools:
 ui:
 	npm --prefix ui run build
 
+moto:
+	@if ! .venv/bin/python -c 'import moto, sys; sys.exit(moto.__version__ != "$(MOTO_VERSION)")' 2>/dev/null; then \
+	  python3 -m venv .venv 2>/dev/null || { $(SUDO) apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv && python3 -m venv .venv; }; \
+	  .venv/bin/pip install -q --disable-pip-version-check "moto[server]==$(MOTO_VERSION)"; \
+	fi
+
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-unit:
+# Every cargo test, the storage contract suite included (it starts moto from .venv).
+unit: moto
 	$(CARGO) test --workspace
 
 # `metasync credentials` through a real Secret Service (gnome-keyring) on a private bus.

@@ -20,6 +20,10 @@
 //!   UnprocessedItems shape is a unit test in `metasync-aws`.
 //! - Throttling: moto never throttles. The same `FaultyState` throttles calls; the
 //!   classification of AWS's throttling codes is a unit test in `metasync-aws`.
+//! - Stale receipts: a delete with the receipt of an earlier receive deletes nothing
+//!   on AWS (and reports success); moto deletes the message. Local refuses it and
+//!   reports it (`local_only::a_stale_receipt_cannot_delete_a_message_received_again`);
+//!   the engine never relies on either: leases in the state store guard the work.
 //! - Visibility and waits: moto runs on real time, so the aws run sleeps where the
 //!   local run advances a manual clock (about 3 s of sleeping in all).
 
@@ -29,7 +33,7 @@ use metasync_engine::gen::Rng;
 use metasync_engine::ports::faults::FaultyState;
 use metasync_engine::ports::{
     put_all, Backend, Expect, Lane, LastError, ManualClock, Outgoing, Record, RecordKey,
-    RecordStatus, Run, Service, StateStore, Written, MAX_BATCH_BYTES,
+    RecordStatus, Run, Service, Written, MAX_BATCH_BYTES,
 };
 use metasync_engine::retry::RetryPolicy;
 use metasync_engine::EntityType;
@@ -133,6 +137,8 @@ fn moto() -> &'static Moto {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+        drop(stdin);
+        let _ = child.wait();
         let mut text = String::new();
         let _ = std::fs::File::open(&log).and_then(|mut f| f.read_to_string(&mut text));
         panic!("moto did not start on port {port}: {text}");
@@ -214,15 +220,27 @@ async fn bodies(h: &Harness, lane: Lane, max: usize) -> Vec<String> {
 async fn objects_round_trip(h: Harness) {
     let o = &h.backend.objects;
     let before = h.backend.calls();
-    o.put("silver/show/date=2026-11-22/r1.ndjson", b"{\"a\":1}\n".to_vec(), "application/x-ndjson")
-        .await
-        .expect("put");
-    o.put("silver/show/date=2026-11-22/r2.ndjson", b"{}\n".to_vec(), "application/x-ndjson")
-        .await
-        .expect("put");
-    o.put("silver/season/date=2026-11-22/r1.ndjson", b"x".to_vec(), "text/plain")
-        .await
-        .expect("put");
+    o.put(
+        "silver/show/date=2026-11-22/r1.ndjson",
+        b"{\"a\":1}\n".to_vec(),
+        "application/x-ndjson",
+    )
+    .await
+    .expect("put");
+    o.put(
+        "silver/show/date=2026-11-22/r2.ndjson",
+        b"{}\n".to_vec(),
+        "application/x-ndjson",
+    )
+    .await
+    .expect("put");
+    o.put(
+        "silver/season/date=2026-11-22/r1.ndjson",
+        b"x".to_vec(),
+        "text/plain",
+    )
+    .await
+    .expect("put");
     o.put("silver/showcase.txt", b"y".to_vec(), "text/plain")
         .await
         .expect("put");
@@ -235,7 +253,10 @@ async fn objects_round_trip(h: Harness) {
     assert_eq!(got.body, b"{\"a\":1}\n");
     assert_eq!(got.content_type, "application/x-ndjson");
     assert_eq!(got.encryption.is_some(), h.encrypts, "{:?}", got.encryption);
-    assert_eq!(o.get("silver/show/missing.ndjson").await.expect("get"), None);
+    assert_eq!(
+        o.get("silver/show/missing.ndjson").await.expect("get"),
+        None
+    );
 
     let keys = |v: Vec<metasync_engine::ports::ObjectMeta>| {
         v.into_iter().map(|m| (m.key, m.size)).collect::<Vec<_>>()
@@ -256,9 +277,13 @@ async fn objects_round_trip(h: Harness) {
     assert!(o.list("gold/").await.expect("list").is_empty());
 
     // A put replaces.
-    o.put("silver/show/date=2026-11-22/r2.ndjson", b"{}\n{}\n".to_vec(), "application/x-ndjson")
-        .await
-        .expect("put");
+    o.put(
+        "silver/show/date=2026-11-22/r2.ndjson",
+        b"{}\n{}\n".to_vec(),
+        "application/x-ndjson",
+    )
+    .await
+    .expect("put");
     let got = o
         .get("silver/show/date=2026-11-22/r2.ndjson")
         .await
@@ -274,8 +299,14 @@ async fn objects_round_trip(h: Harness) {
 async fn objects_bronze_is_immutable(h: Harness) {
     let o = &h.backend.objects;
     let key = "bronze/episode/date=2026-11-22/run-1/ab12.csv";
-    assert!(o.put_if_absent(key, b"first".to_vec(), "text/csv").await.expect("put"));
-    assert!(!o.put_if_absent(key, b"second".to_vec(), "text/csv").await.expect("put"));
+    assert!(o
+        .put_if_absent(key, b"first".to_vec(), "text/csv")
+        .await
+        .expect("put"));
+    assert!(!o
+        .put_if_absent(key, b"second".to_vec(), "text/csv")
+        .await
+        .expect("put"));
     let got = o.get(key).await.expect("get").expect("present");
     assert_eq!(got.body, b"first");
     assert_eq!(got.content_type, "text/csv");
@@ -289,7 +320,11 @@ async fn objects_refuse_bad_keys_before_any_call(h: Harness) {
             .put(key, b"x".to_vec(), "text/plain")
             .await
             .expect_err(key);
-        assert_eq!(err.kind, metasync_engine::ports::ErrorKind::Invalid, "{key:?}");
+        assert_eq!(
+            err.kind,
+            metasync_engine::ports::ErrorKind::Invalid,
+            "{key:?}"
+        );
     }
     assert_eq!(h.backend.calls().since(&before).total(), 0);
 }
@@ -318,7 +353,7 @@ async fn queue_is_fifo_per_group_and_parallel_across_groups(h: Harness) {
     assert!(bodies(&h, Lane::Main, 10).await.is_empty());
 
     let left = q
-        .delete_batch(&[first[0].receipt.clone()])
+        .delete_batch(std::slice::from_ref(&first[0].receipt))
         .await
         .expect("delete");
     assert!(left.is_empty());
@@ -345,7 +380,10 @@ async fn queue_visibility_timeout_and_change(h: Harness) {
         .await
         .expect("receive");
     assert_eq!(got.len(), 1);
-    assert!(bodies(&h, Lane::Main, 10).await.is_empty(), "hidden while in flight");
+    assert!(
+        bodies(&h, Lane::Main, 10).await.is_empty(),
+        "hidden while in flight"
+    );
     h.pass(Duration::from_secs(1)).await;
     let again = q.receive(Lane::Main, 10, LONG, NOW).await.expect("receive");
     assert_eq!(again.len(), 1, "back after the visibility timeout");
@@ -376,20 +414,25 @@ async fn queue_dead_letters_after_max_receives(h: Harness) {
             .await
             .expect("hand back");
         if let Some(fine) = got.iter().find(|m| m.body == "fine") {
-            q.delete_batch(&[fine.receipt.clone()]).await.expect("delete");
+            q.delete_batch(std::slice::from_ref(&fine.receipt))
+                .await
+                .expect("delete");
         }
     }
     // Received MAX_RECEIVES times: the next receive moves it to the dead-letter queue.
     assert!(bodies(&h, Lane::Main, 10).await.is_empty());
     let depth = q.depth().await.expect("depth");
     assert_eq!((depth.visible, depth.in_flight, depth.dead), (0, 0, 1));
-    let dead = q.receive(Lane::Dead, 10, LONG, NOW).await.expect("receive dead");
+    let dead = q
+        .receive(Lane::Dead, 10, LONG, NOW)
+        .await
+        .expect("receive dead");
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].body, "poison");
     assert_eq!(dead[0].group_id, "g");
     // The drainer deletes what it moved to the failure store.
     assert!(q
-        .delete_batch(&[dead[0].receipt.clone()])
+        .delete_batch(std::slice::from_ref(&dead[0].receipt))
         .await
         .expect("delete dead")
         .is_empty());
@@ -402,18 +445,31 @@ async fn queue_explicit_dead_letter(h: Harness) {
         .await
         .expect("send");
     let got = q.receive(Lane::Main, 1, LONG, NOW).await.expect("receive");
-    q.send_to_dead_letter(&got[0]).await.expect("to dead letter");
+    q.send_to_dead_letter(&got[0])
+        .await
+        .expect("to dead letter");
     // The group is free again: the next message comes.
     let next = q.receive(Lane::Main, 10, LONG, NOW).await.expect("receive");
-    assert_eq!(next.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["next"]);
-    let dead = q.receive(Lane::Dead, 10, LONG, NOW).await.expect("receive dead");
+    assert_eq!(
+        next.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+        ["next"]
+    );
+    let dead = q
+        .receive(Lane::Dead, 10, LONG, NOW)
+        .await
+        .expect("receive dead");
     assert_eq!(dead.len(), 1);
-    assert_eq!((dead[0].body.as_str(), dead[0].group_id.as_str()), ("refused", "g"));
+    assert_eq!(
+        (dead[0].body.as_str(), dead[0].group_id.as_str()),
+        ("refused", "g")
+    );
 }
 
 async fn queue_drops_duplicates_within_the_window(h: Harness) {
     let q = h.backend.queue(EntityType::Episode);
-    q.send_batch(&[msg("g", "same", "first")]).await.expect("send");
+    q.send_batch(&[msg("g", "same", "first")])
+        .await
+        .expect("send");
     let failed = q
         .send_batch(&[msg("g", "same", "second"), msg("g", "other", "other")])
         .await
@@ -454,7 +510,9 @@ async fn queue_long_poll_wakes_on_arrival(h: Harness) {
         })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
-    q.send_batch(&[msg("g", "late", "late")]).await.expect("send");
+    q.send_batch(&[msg("g", "late", "late")])
+        .await
+        .expect("send");
     let got = waiter.await.expect("join");
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].body, "late");
@@ -477,7 +535,10 @@ async fn state_conditional_writes(h: Harness) {
     let key = RecordKey::new(EntityType::Episode, "ep-1");
     let mut r = record(EntityType::Episode, "ep-1", RecordStatus::Pending, None);
     assert_eq!(s.put(&r, Expect::Absent).await.expect("put"), Written::Done);
-    assert_eq!(s.put(&r, Expect::Absent).await.expect("put"), Written::Conflict);
+    assert_eq!(
+        s.put(&r, Expect::Absent).await.expect("put"),
+        Written::Conflict
+    );
 
     r.version = 2;
     r.status = RecordStatus::InProgress;
@@ -485,7 +546,10 @@ async fn state_conditional_writes(h: Harness) {
         owner: "worker-1".into(),
         until_ms: 1_800_000_060_000,
     });
-    assert_eq!(s.put(&r, Expect::Version(1)).await.expect("put"), Written::Done);
+    assert_eq!(
+        s.put(&r, Expect::Version(1)).await.expect("put"),
+        Written::Done
+    );
     // A second worker that read version 1 loses.
     let mut other = r.clone();
     other.lease = None;
@@ -498,7 +562,10 @@ async fn state_conditional_writes(h: Harness) {
         s.put(&other, Expect::Version(9)).await.expect("put"),
         Written::Conflict
     );
-    assert_eq!(s.put(&other, Expect::Any).await.expect("put"), Written::Done);
+    assert_eq!(
+        s.put(&other, Expect::Any).await.expect("put"),
+        Written::Done
+    );
     assert_eq!(s.get(&key).await.expect("get").and_then(|r| r.lease), None);
     assert_eq!(
         s.get(&RecordKey::new(EntityType::Episode, "nope"))
@@ -514,7 +581,14 @@ async fn state_conditional_writes(h: Harness) {
 async fn state_batches_keep_their_limits(h: Harness) {
     let s = &h.backend.state;
     let records: Vec<Record> = (0..30)
-        .map(|i| record(EntityType::Show, &format!("s{i:02}"), RecordStatus::Synced, None))
+        .map(|i| {
+            record(
+                EntityType::Show,
+                &format!("s{i:02}"),
+                RecordStatus::Synced,
+                None,
+            )
+        })
         .collect();
     assert!(s.batch_put(&records).await.is_err(), "30 > 25");
     assert!(s.batch_put(&records[..25]).await.expect("batch").is_empty());
@@ -533,11 +607,22 @@ async fn state_batches_keep_their_limits(h: Harness) {
 async fn state_queries_by_status_and_error_code(h: Harness) {
     let s = &h.backend.state;
     let mut all = Vec::new();
-    for (i, code) in ["timeout", "bad_request", "timeout", "bad_request", "bad_request"]
-        .iter()
-        .enumerate()
+    for (i, code) in [
+        "timeout",
+        "bad_request",
+        "timeout",
+        "bad_request",
+        "bad_request",
+    ]
+    .iter()
+    .enumerate()
     {
-        all.push(record(EntityType::Asset, &format!("a{i}"), RecordStatus::Failed, Some(code)));
+        all.push(record(
+            EntityType::Asset,
+            &format!("a{i}"),
+            RecordStatus::Failed,
+            Some(code),
+        ));
     }
     all.push(record(EntityType::Asset, "ok1", RecordStatus::Synced, None));
     all.push(record(EntityType::Show, "ok2", RecordStatus::Synced, None));
@@ -630,7 +715,14 @@ async fn state_put_all_survives_throttling_and_unprocessed_items(h: Harness) {
     faulty.throttle_next(2);
     faulty.partial_next(3);
     let records: Vec<Record> = (0..60)
-        .map(|i| record(EntityType::Episode, &format!("e{i:02}"), RecordStatus::Synced, None))
+        .map(|i| {
+            record(
+                EntityType::Episode,
+                &format!("e{i:02}"),
+                RecordStatus::Synced,
+                None,
+            )
+        })
         .collect();
     let mut rng = Rng::new(1);
     let calls = put_all(&faulty, &records, &fast_retries(), &mut rng)
@@ -700,14 +792,25 @@ mod local_only {
     async fn dedup_outlives_delete_and_expires_after_five_minutes() {
         let h = local();
         let q = h.backend.queue(EntityType::Episode);
-        q.send_batch(&[msg("g", "d1", "first")]).await.expect("send");
+        q.send_batch(&[msg("g", "d1", "first")])
+            .await
+            .expect("send");
         let got = q.receive(Lane::Main, 10, LONG, NOW).await.expect("receive");
-        q.delete_batch(&[got[0].receipt.clone()]).await.expect("delete");
+        q.delete_batch(std::slice::from_ref(&got[0].receipt))
+            .await
+            .expect("delete");
         h.pass(Duration::from_secs(4 * 60)).await;
-        q.send_batch(&[msg("g", "d1", "again")]).await.expect("send");
-        assert!(bodies(&h, Lane::Main, 10).await.is_empty(), "dropped: within 5 minutes");
+        q.send_batch(&[msg("g", "d1", "again")])
+            .await
+            .expect("send");
+        assert!(
+            bodies(&h, Lane::Main, 10).await.is_empty(),
+            "dropped: within 5 minutes"
+        );
         h.pass(Duration::from_secs(61)).await;
-        q.send_batch(&[msg("g", "d1", "later")]).await.expect("send");
+        q.send_batch(&[msg("g", "d1", "later")])
+            .await
+            .expect("send");
         assert_eq!(bodies(&h, Lane::Main, 10).await, vec!["later"]);
     }
 
@@ -725,60 +828,65 @@ mod local_only {
         assert_eq!(second.len(), 1);
         // The slow first worker must not delete what the second one now holds.
         let failed = q
-            .delete_batch(&[first[0].receipt.clone()])
+            .delete_batch(std::slice::from_ref(&first[0].receipt))
             .await
             .expect("delete");
         assert_eq!(failed.len(), 1);
         assert!(q.change_visibility(&first[0].receipt, NOW).await.is_err());
         assert!(q
-            .delete_batch(&[second[0].receipt.clone()])
+            .delete_batch(std::slice::from_ref(&second[0].receipt))
             .await
             .expect("delete")
             .is_empty());
     }
 
     /// A child process (this test binary, re-run) writes to the local backend and
-    /// prints each acknowledged write; the parent kills it with SIGKILL mid-stream and
-    /// checks that every acknowledged message and state write is there.
+    /// prints each acknowledged write; the parent kills it with SIGKILL mid-stream, three
+    /// times over the same folder, and checks that every acknowledged message and state
+    /// write is there, once.
     #[test]
     fn kill_9_loses_no_acknowledged_write() {
-        if let Some(dir) = std::env::var_os("METASYNC_KILL_CHILD_DIR") {
-            child_writes_forever(Path::new(&dir));
+        if let (Some(dir), Ok(round)) = (
+            std::env::var_os("METASYNC_KILL_CHILD_DIR"),
+            std::env::var("METASYNC_KILL_ROUND"),
+        ) {
+            child_writes_forever(Path::new(&dir), &round);
             return;
         }
         let dir = tempfile::tempdir().expect("temp dir");
         let exe = std::env::current_exe().expect("test binary");
-        let mut child = Command::new(exe)
-            .args(["--exact", "local_only::kill_9_loses_no_acknowledged_write", "--nocapture", "--test-threads=1"])
-            .env("METASYNC_KILL_CHILD_DIR", dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the writer");
-        let out = child.stdout.take().expect("stdout");
         let mut acked_messages = Vec::new();
         let mut acked_records = Vec::new();
-        let mut lines = BufReader::new(out).lines();
-        // Kill mid-stream: after a few hundred acknowledgements, with writes in flight.
-        while acked_messages.len() < 300 {
-            let Some(Ok(line)) = lines.next() else {
-                panic!("the writer stopped early");
-            };
-            if let Some(n) = line.strip_prefix("sent ") {
-                acked_messages.push(n.to_string());
-            } else if let Some(n) = line.strip_prefix("put ") {
-                acked_records.push(n.to_string());
+        // Kill after different amounts of work, with writes in flight each time.
+        for (round, kill_after) in [150usize, 420, 90].into_iter().enumerate() {
+            let mut child = Command::new(&exe)
+                .args([
+                    "--exact",
+                    "local_only::kill_9_loses_no_acknowledged_write",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env("METASYNC_KILL_CHILD_DIR", dir.path())
+                .env("METASYNC_KILL_ROUND", round.to_string())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start the writer");
+            let out = child.stdout.take().expect("stdout");
+            let mut lines = BufReader::new(out).lines();
+            let mut seen = 0;
+            while seen < kill_after {
+                let Some(Ok(line)) = lines.next() else {
+                    panic!("the writer stopped early");
+                };
+                seen += usize::from(note_ack(&line, &mut acked_messages, &mut acked_records));
             }
-        }
-        child.kill().expect("SIGKILL");
-        let status = child.wait().expect("wait");
-        assert!(!status.success(), "killed, not finished: {status:?}");
-        // Lines already written to the pipe before the kill were acknowledged too.
-        for line in lines.map_while(Result::ok) {
-            if let Some(n) = line.strip_prefix("sent ") {
-                acked_messages.push(n.to_string());
-            } else if let Some(n) = line.strip_prefix("put ") {
-                acked_records.push(n.to_string());
+            child.kill().expect("SIGKILL");
+            let status = child.wait().expect("wait");
+            assert!(!status.success(), "killed, not finished: {status:?}");
+            // Lines already in the pipe before the kill were acknowledged too.
+            for line in lines.map_while(Result::ok) {
+                note_ack(&line, &mut acked_messages, &mut acked_records);
             }
         }
 
@@ -815,7 +923,7 @@ mod local_only {
             let bronze = b.objects.list("bronze/").await.expect("list");
             assert!(!bronze.is_empty());
             eprintln!(
-                "after kill -9: {} acknowledged messages and {} records all present ({} messages found)",
+                "after 3 × kill -9: {} acknowledged messages and {} records all present ({} messages found)",
                 acked_messages.len(),
                 acked_records.len(),
                 found.len()
@@ -823,7 +931,20 @@ mod local_only {
         });
     }
 
-    fn child_writes_forever(dir: &Path) {
+    /// Records one acknowledgement line; true for a message.
+    fn note_ack(line: &str, messages: &mut Vec<String>, records: &mut Vec<String>) -> bool {
+        if let Some(n) = line.strip_prefix("sent ") {
+            messages.push(n.to_string());
+            true
+        } else {
+            if let Some(n) = line.strip_prefix("put ") {
+                records.push(n.to_string());
+            }
+            false
+        }
+    }
+
+    fn child_writes_forever(dir: &Path, round: &str) {
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         rt.block_on(async {
             let b = metasync_local::open(dir, Default::default()).expect("open");
@@ -831,7 +952,7 @@ mod local_only {
             for i in 0u64.. {
                 let batch: Vec<Outgoing> = (0..5)
                     .map(|j| {
-                        let id = format!("m{i}-{j}");
+                        let id = format!("m{round}-{i}-{j}");
                         msg(&format!("show-{}", i % 7), &id, &id)
                     })
                     .collect();
@@ -839,13 +960,20 @@ mod local_only {
                 for m in &batch {
                     println!("sent {}", m.body);
                 }
-                let key = format!("k{i}");
+                let key = format!("k{round}-{i}");
                 let r = record(EntityType::Episode, &key, RecordStatus::Synced, None);
-                let r = Record { hash: format!("hash-{key}"), ..r };
+                let r = Record {
+                    hash: format!("hash-{key}"),
+                    ..r
+                };
                 b.state.put(&r, Expect::Any).await.expect("put");
                 println!("put {key}");
                 b.objects
-                    .put_if_absent(&format!("bronze/episode/{i}.csv"), vec![b'x'; 4096], "text/csv")
+                    .put_if_absent(
+                        &format!("bronze/episode/{round}-{i}.csv"),
+                        vec![b'x'; 4096],
+                        "text/csv",
+                    )
                     .await
                     .expect("object");
             }
@@ -894,7 +1022,10 @@ mod infra_cli {
         )
         .expect("write config");
 
-        let up = metasync(&config, &["infra", "up", "--profile", "staging", "--format", "json"]);
+        let up = metasync(
+            &config,
+            &["infra", "up", "--profile", "staging", "--format", "json"],
+        );
         assert!(up.status.success(), "{}", text(&up));
         let changes: serde_json::Value = serde_json::from_slice(&up.stdout).expect("json");
         let actions = |v: &serde_json::Value, action: &str| {
@@ -934,9 +1065,14 @@ mod infra_cli {
             .cloned()
             .unwrap_or_default();
         assert!(redrive.contains("asset-dlq.fifo"), "{redrive}");
-        assert!(redrive.contains('4'), "max receive count from the profile: {redrive}");
+        assert!(
+            redrive.contains('4'),
+            "max receive count from the profile: {redrive}"
+        );
         assert_eq!(
-            attrs.get(&aws_sdk_sqs::types::QueueAttributeName::FifoQueue).map(String::as_str),
+            attrs
+                .get(&aws_sdk_sqs::types::QueueAttributeName::FifoQueue)
+                .map(String::as_str),
             Some("true")
         );
         let table = clients
@@ -961,7 +1097,10 @@ mod infra_cli {
         assert!(encryption.server_side_encryption_configuration().is_some());
 
         // The second run changes nothing.
-        let again = metasync(&config, &["infra", "up", "--profile", "staging", "--format", "json"]);
+        let again = metasync(
+            &config,
+            &["infra", "up", "--profile", "staging", "--format", "json"],
+        );
         assert!(again.status.success(), "{}", text(&again));
         let changes: serde_json::Value = serde_json::from_slice(&again.stdout).expect("json");
         assert_eq!(actions(&changes, "exists"), 10, "{changes}");

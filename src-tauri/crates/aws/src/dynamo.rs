@@ -147,7 +147,11 @@ fn cursor_of(key: Option<&Item>) -> Option<String> {
 
 fn cursor_key(cursor: &str) -> Result<Item, StoreError> {
     let [pk, p, sk]: [String; 3] = serde_json::from_str(cursor).map_err(|_| {
-        StoreError::invalid(Service::State, "Query", "the page cursor is not one this store gave")
+        StoreError::invalid(
+            Service::State,
+            "Query",
+            "the page cursor is not one this store gave",
+        )
     })?;
     Ok(Item::from([
         ("pk".into(), s(pk)),
@@ -301,7 +305,9 @@ impl StateStore for DynamoState {
             };
             match req.send().await {
                 Ok(_) => Ok(Written::Done),
-                Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Err(SdkError::ServiceError(e))
+                    if e.err().is_conditional_check_failed_exception() =>
+                {
                     Ok(Written::Conflict)
                 }
                 Err(e) => Err(store_error(Service::State, "PutItem", &self.table, e)),
@@ -403,11 +409,22 @@ mod tests {
     use metasync_engine::EntityType;
 
     fn record() -> Record {
-        let mut r = Record::new(RecordKey::new(EntityType::Episode, "ep-1"), "h1", RecordStatus::Failed);
+        let mut r = Record::new(
+            RecordKey::new(EntityType::Episode, "ep-1"),
+            "h1",
+            RecordStatus::Failed,
+        );
         r.target_id = Some("t-9".into());
-        r.lease = Some(Lease { owner: "w1".into(), until_ms: 42 });
+        r.lease = Some(Lease {
+            owner: "w1".into(),
+            until_ms: 42,
+        });
         r.payload = Some("{\"title\":\"x\"}".into());
-        r.last_error = Some(LastError { code: "too_long".into(), message: "m".into(), attempts: 3 });
+        r.last_error = Some(LastError {
+            code: "too_long".into(),
+            message: "m".into(),
+            attempts: 3,
+        });
         r.run_id = Some("r1".into());
         r.version = 7;
         r.updated_at_ms = 1234;
@@ -419,9 +436,16 @@ mod tests {
         let r = record();
         let item = to_item(&r);
         assert_eq!(get_s(&item, "gsi1pk").as_deref(), Some("status#failed"));
-        assert_eq!(get_s(&item, "gsi1sk").as_deref(), Some("too_long#episode#ep-1"));
+        assert_eq!(
+            get_s(&item, "gsi1sk").as_deref(),
+            Some("too_long#episode#ep-1")
+        );
         assert_eq!(from_item(&item), Some(r));
-        let bare = Record::new(RecordKey::new(EntityType::Show, "s"), "h", RecordStatus::Synced);
+        let bare = Record::new(
+            RecordKey::new(EntityType::Show, "s"),
+            "h",
+            RecordStatus::Synced,
+        );
         assert_eq!(from_item(&to_item(&bare)), Some(bare));
     }
 
@@ -434,7 +458,12 @@ mod tests {
         b.key.key = "ep-2".into();
         let write = |r: &Record| {
             WriteRequest::builder()
-                .put_request(PutRequest::builder().set_item(Some(to_item(r))).build().unwrap())
+                .put_request(
+                    PutRequest::builder()
+                        .set_item(Some(to_item(r)))
+                        .build()
+                        .expect("an item is set"),
+                )
                 .build()
         };
         let map = HashMap::from([("tbl".to_string(), vec![write(&a), write(&b)])]);

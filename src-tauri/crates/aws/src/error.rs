@@ -96,20 +96,35 @@ mod tests {
 
     #[test]
     fn codes_and_statuses_classify() {
-        assert_eq!(kind_of(Some("ThrottlingException"), Some(400)), ErrorKind::Throttled);
+        assert_eq!(
+            kind_of(Some("ThrottlingException"), Some(400)),
+            ErrorKind::Throttled
+        );
         assert_eq!(
             kind_of(Some("ProvisionedThroughputExceededException"), Some(400)),
             ErrorKind::Throttled
         );
         assert_eq!(kind_of(Some("SlowDown"), Some(503)), ErrorKind::Throttled);
-        assert_eq!(kind_of(Some("ResourceNotFoundException"), Some(400)), ErrorKind::Missing);
+        assert_eq!(
+            kind_of(Some("ResourceNotFoundException"), Some(400)),
+            ErrorKind::Missing
+        );
         assert_eq!(
             kind_of(Some("AWS.SimpleQueueService.NonExistentQueue"), Some(400)),
             ErrorKind::Missing
         );
-        assert_eq!(kind_of(Some("InternalError"), Some(500)), ErrorKind::Unavailable);
-        assert_eq!(kind_of(Some("InvalidClientTokenId"), Some(403)), ErrorKind::Denied);
-        assert_eq!(kind_of(Some("ValidationException"), Some(400)), ErrorKind::Other);
+        assert_eq!(
+            kind_of(Some("InternalError"), Some(500)),
+            ErrorKind::Unavailable
+        );
+        assert_eq!(
+            kind_of(Some("InvalidClientTokenId"), Some(403)),
+            ErrorKind::Denied
+        );
+        assert_eq!(
+            kind_of(Some("ValidationException"), Some(400)),
+            ErrorKind::Other
+        );
         assert_eq!(kind_of(None, Some(429)), ErrorKind::Throttled);
     }
 }

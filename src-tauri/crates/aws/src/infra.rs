@@ -4,8 +4,8 @@
 use crate::error::store_error;
 use crate::{Clients, STATUS_INDEX};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ScalarAttributeType, SseSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, SseSpecification,
 };
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::types::{
@@ -45,7 +45,11 @@ fn change(kind: &'static str, name: &str, action: Action) -> Change {
     }
 }
 
-fn build<T>(r: Result<T, aws_smithy_types::error::operation::BuildError>, op: &'static str, service: Service) -> Result<T, StoreError> {
+fn build<T>(
+    r: Result<T, aws_smithy_types::error::operation::BuildError>,
+    op: &'static str,
+    service: Service,
+) -> Result<T, StoreError> {
     r.map_err(|e| crate::error::build_error(service, op, &e))
 }
 
@@ -195,11 +199,23 @@ async fn queue_arn(clients: &Clients, url: &str, name: &str) -> Result<String, S
     out.attributes()
         .and_then(|a| a.get(&QueueAttributeName::QueueArn))
         .cloned()
-        .ok_or_else(|| StoreError::invalid(Service::Queue, "GetQueueAttributes", format!("{name}: no ARN")))
+        .ok_or_else(|| {
+            StoreError::invalid(
+                Service::Queue,
+                "GetQueueAttributes",
+                format!("{name}: no ARN"),
+            )
+        })
 }
 
 async fn table_exists(clients: &Clients, table: &str) -> Result<Option<bool>, StoreError> {
-    match clients.dynamodb.describe_table().table_name(table).send().await {
+    match clients
+        .dynamodb
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+    {
         Ok(out) => Ok(Some(
             out.table()
                 .and_then(|t| t.table_status())
@@ -228,7 +244,10 @@ async fn table_up(clients: &Clients, profile: &AwsProfile) -> Result<Change, Sto
     };
     let key = |name: &str, kind: KeyType| {
         build(
-            KeySchemaElement::builder().attribute_name(name).key_type(kind).build(),
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build(),
             "CreateTable",
             svc,
         )
@@ -238,7 +257,11 @@ async fn table_up(clients: &Clients, profile: &AwsProfile) -> Result<Change, Sto
             .index_name(STATUS_INDEX)
             .key_schema(key("gsi1pk", KeyType::Hash)?)
             .key_schema(key("gsi1sk", KeyType::Range)?)
-            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
             .build(),
         "CreateTable",
         svc,
@@ -338,7 +361,9 @@ async fn bucket_down(clients: &Clients, bucket: &str) -> Result<Change, StoreErr
             break;
         }
         let delete = build(
-            aws_sdk_s3::types::Delete::builder().set_objects(Some(ids)).build(),
+            aws_sdk_s3::types::Delete::builder()
+                .set_objects(Some(ids))
+                .build(),
             "DeleteObjects",
             svc,
         )?;

@@ -32,7 +32,9 @@ pub const STATUS_INDEX: &str = "by_status";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
-    #[error("no AWS region: set `region` in the profile, AWS_REGION, or a region in ~/.aws/config")]
+    #[error(
+        "no AWS region: set `region` in the profile, AWS_REGION, or a region in ~/.aws/config"
+    )]
     NoRegion,
 }
 

@@ -114,11 +114,23 @@ impl ObjectStore for S3Objects {
         check_key("GetObject", key)?;
         retry_transient(&self.retry, &self.jitter, || async {
             self.calls.add(Service::Objects, "GetObject");
-            let out = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+            let out = match self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await
+            {
                 Ok(out) => out,
                 Err(SdkError::ServiceError(e)) if e.err().is_no_such_key() => return Ok(None),
                 Err(err) => {
-                    return Err(store_error(Service::Objects, "GetObject", &self.where_(key), err))
+                    return Err(store_error(
+                        Service::Objects,
+                        "GetObject",
+                        &self.where_(key),
+                        err,
+                    ))
                 }
             };
             let content_type = out

@@ -51,7 +51,10 @@ impl SqsQueue {
     ) -> Self {
         Self {
             client,
-            names: [profile.queue_name(entity, false), profile.queue_name(entity, true)],
+            names: [
+                profile.queue_name(entity, false),
+                profile.queue_name(entity, true),
+            ],
             urls: [OnceCell::new(), OnceCell::new()],
             retry,
             jitter: Mutex::new(Rng::new(jitter_seed())),
@@ -74,7 +77,11 @@ impl SqsQueue {
                         .await
                         .map_err(|e| store_error(Service::Queue, "GetQueueUrl", name, e))?;
                     out.queue_url().map(str::to_string).ok_or_else(|| {
-                        StoreError::invalid(Service::Queue, "GetQueueUrl", format!("{name}: no URL"))
+                        StoreError::invalid(
+                            Service::Queue,
+                            "GetQueueUrl",
+                            format!("{name}: no URL"),
+                        )
                     })
                 })
             })
@@ -191,7 +198,10 @@ impl Queue for SqsQueue {
             .iter()
             .filter_map(|m| {
                 let attr = |a: MessageSystemAttributeName| {
-                    m.attributes().and_then(|x| x.get(&a)).cloned().unwrap_or_default()
+                    m.attributes()
+                        .and_then(|x| x.get(&a))
+                        .cloned()
+                        .unwrap_or_default()
                 };
                 Some(Received {
                     message_id: m.message_id()?.to_string(),
@@ -236,7 +246,11 @@ impl Queue for SqsQueue {
     async fn delete_batch(&self, receipts: &[Receipt]) -> Result<Vec<Receipt>, StoreError> {
         const OP: &str = "DeleteMessageBatch";
         let Some(first) = receipts.first() else {
-            return Err(StoreError::invalid(Service::Queue, OP, "no receipts to delete"));
+            return Err(StoreError::invalid(
+                Service::Queue,
+                OP,
+                "no receipts to delete",
+            ));
         };
         if receipts.len() > MAX_BATCH_ENTRIES || receipts.iter().any(|r| r.lane != first.lane) {
             return Err(StoreError::invalid(

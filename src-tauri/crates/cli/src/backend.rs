@@ -24,7 +24,8 @@ pub fn choose(profile: Option<&str>, config_file: Option<&Path>) -> Result<Chose
         });
     };
     let path = config::locate(config_file);
-    let p = config::load_profile(&path, name, |k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
+    let p =
+        config::load_profile(&path, name, |k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
     let marker = if p.production { " [PRODUCTION]" } else { "" };
     Ok(Chosen {
         label: format!("profile {name}{marker}"),
@@ -42,9 +43,9 @@ pub fn local_dir(data_dir: Option<&Path>) -> Result<PathBuf, String> {
     if let Some(d) = std::env::var_os("METASYNC_DATA_DIR") {
         return Ok(PathBuf::from(d));
     }
-    dirs::data_dir()
-        .map(|d| d.join("metasync"))
-        .ok_or_else(|| "no data folder on this system: set data_dir in the profile or METASYNC_DATA_DIR".into())
+    dirs::data_dir().map(|d| d.join("metasync")).ok_or_else(|| {
+        "no data folder on this system: set data_dir in the profile or METASYNC_DATA_DIR".into()
+    })
 }
 
 pub fn runtime() -> Result<tokio::runtime::Runtime, String> {

@@ -82,7 +82,10 @@ pub fn run(args: Args) -> u8 {
         Err(e) => return fail(format!("{}: {e}", chosen.label)),
     };
     match common.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&changes).unwrap_or_default()),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&changes).unwrap_or_default()
+        ),
         Format::Text => {
             println!("{}:", chosen.label);
             for c in &changes {
@@ -99,7 +102,11 @@ pub fn run(args: Args) -> u8 {
     0
 }
 
-fn local(data_dir: Option<&Path>, max_receive_count: u32, down: bool) -> Result<Vec<Change>, String> {
+fn local(
+    data_dir: Option<&Path>,
+    max_receive_count: u32,
+    down: bool,
+) -> Result<Vec<Change>, String> {
     let dir = backend::local_dir(data_dir)?;
     let db = dir.join("metasync.db");
     let objects = dir.join("objects");
@@ -111,13 +118,20 @@ fn local(data_dir: Option<&Path>, max_receive_count: u32, down: bool) -> Result<
     };
     let gone = |was: bool| if was { Action::Deleted } else { Action::Absent };
     if down {
-        metasync_local::destroy(&dir).map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
-        return Ok(vec![change("database", &db, gone(existed.0)), change("objects", &objects, gone(existed.1))]);
+        metasync_local::destroy(&dir)
+            .map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
+        return Ok(vec![
+            change("database", &db, gone(existed.0)),
+            change("objects", &objects, gone(existed.1)),
+        ]);
     }
     metasync_local::open(&dir, metasync_local::QueueSettings { max_receive_count })
         .map_err(|e| e.to_string())?;
     let made = |was: bool| if was { Action::Exists } else { Action::Created };
-    Ok(vec![change("database", &db, made(existed.0)), change("objects", &objects, made(existed.1))])
+    Ok(vec![
+        change("database", &db, made(existed.0)),
+        change("objects", &objects, made(existed.1)),
+    ])
 }
 
 /// Ask for the profile's name back; without a terminal, refuse (use --yes).

@@ -393,7 +393,10 @@ fn backend(
         });
     }
     if p.data_dir.is_some() {
-        return Err(field("data_dir", "only the local backend uses a data directory"));
+        return Err(field(
+            "data_dir",
+            "only the local backend uses a data directory",
+        ));
     }
     let required = |name: &'static str, v: &Option<String>| -> Result<String, ConfigError> {
         match v.as_deref().map(str::trim) {
@@ -443,7 +446,8 @@ fn backend(
         None => None,
         Some(r)
             if !r.is_empty()
-                && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') =>
+                && r.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') =>
         {
             Some(r.to_string())
         }
@@ -556,7 +560,10 @@ mod tests {
             panic!("not aws")
         };
         assert_eq!(a.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
-        assert_eq!(a.queue_name(crate::EntityType::Episode, true), "cat-episode-dlq.fifo");
+        assert_eq!(
+            a.queue_name(crate::EntityType::Episode, true),
+            "cat-episode-dlq.fifo"
+        );
         assert_eq!(a.max_receive_count, 3);
     }
 
@@ -565,17 +572,53 @@ mod tests {
         let base = "[profiles.p]\nbackend = \"aws\"\n";
         let full = "bucket = \"b-1\"\ntable = \"tbl\"\nqueue_prefix = \"q\"\n";
         for (text, needle) in [
-            (format!("{base}table = \"tbl\"\nqueue_prefix = \"q\"\n"), "profile p: bucket: the aws backend needs it"),
-            (format!("{base}bucket = \"b-1\"\nqueue_prefix = \"q\"\n"), "profile p: table: the aws backend needs it"),
-            (format!("{base}bucket = \"b-1\"\ntable = \"tbl\"\n"), "profile p: queue_prefix: the aws backend needs it"),
-            (format!("{base}{}", full.replace("b-1", "My_Bucket")), "profile p: bucket: an S3 bucket name"),
-            (format!("{base}{full}region = \"US East\"\n"), "profile p: region:"),
-            (format!("{base}{full}endpoint_url = \"localhost:5000\"\n"), "profile p: endpoint_url:"),
-            (format!("{base}{full}data_dir = \"/tmp/x\"\n"), "profile p: data_dir:"),
-            (format!("{base}{}", full.replace("\"q\"", &format!("\"{}\"", "q".repeat(70)))), "profile p: queue_prefix: at most 63"),
-            ("[profiles.p]\nbucket = \"b-1\"\n".to_string(), "profile p: bucket: only the aws backend"),
-            ("[profiles.p]\nmax_receive_count = 0\n".to_string(), "profile p: max_receive_count:"),
-            ("[profiles.p]\nbackend = \"s3\"\n".to_string(), "unknown variant `s3`"),
+            (
+                format!("{base}table = \"tbl\"\nqueue_prefix = \"q\"\n"),
+                "profile p: bucket: the aws backend needs it",
+            ),
+            (
+                format!("{base}bucket = \"b-1\"\nqueue_prefix = \"q\"\n"),
+                "profile p: table: the aws backend needs it",
+            ),
+            (
+                format!("{base}bucket = \"b-1\"\ntable = \"tbl\"\n"),
+                "profile p: queue_prefix: the aws backend needs it",
+            ),
+            (
+                format!("{base}{}", full.replace("b-1", "My_Bucket")),
+                "profile p: bucket: an S3 bucket name",
+            ),
+            (
+                format!("{base}{full}region = \"US East\"\n"),
+                "profile p: region:",
+            ),
+            (
+                format!("{base}{full}endpoint_url = \"localhost:5000\"\n"),
+                "profile p: endpoint_url:",
+            ),
+            (
+                format!("{base}{full}data_dir = \"/tmp/x\"\n"),
+                "profile p: data_dir:",
+            ),
+            (
+                format!(
+                    "{base}{}",
+                    full.replace("\"q\"", &format!("\"{}\"", "q".repeat(70)))
+                ),
+                "profile p: queue_prefix: at most 63",
+            ),
+            (
+                "[profiles.p]\nbucket = \"b-1\"\n".to_string(),
+                "profile p: bucket: only the aws backend",
+            ),
+            (
+                "[profiles.p]\nmax_receive_count = 0\n".to_string(),
+                "profile p: max_receive_count:",
+            ),
+            (
+                "[profiles.p]\nbackend = \"s3\"\n".to_string(),
+                "unknown variant `s3`",
+            ),
         ] {
             let got = error(&text);
             assert!(got.contains(needle), "{text:?}: {got}");

@@ -72,8 +72,10 @@ impl Db {
         let conn = Connection::open(path).map_err(err)?;
         // WAL with a full sync at each commit: a call that returned survives kill -9
         // and power loss alike.
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
@@ -125,7 +127,12 @@ impl Db {
     }
 }
 
-fn sql_error(service: Service, operation: &'static str, path: &Path, e: &rusqlite::Error) -> StoreError {
+fn sql_error(
+    service: Service,
+    operation: &'static str,
+    path: &Path,
+    e: &rusqlite::Error,
+) -> StoreError {
     let kind = match e.sqlite_error_code() {
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
             ErrorKind::Unavailable

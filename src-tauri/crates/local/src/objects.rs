@@ -171,7 +171,11 @@ impl ObjectStore for DirObjects {
             // Walk only below the prefix's last complete folder.
             let start = prefix.rfind('/').map_or("", |i| &prefix[..i]);
             let mut out = Vec::new();
-            let base = if start.is_empty() { data.clone() } else { data.join(start) };
+            let base = if start.is_empty() {
+                data.clone()
+            } else {
+                data.join(start)
+            };
             walk(&data, &base, &prefix, &mut out)?;
             out.sort_by(|a, b| a.key.cmp(&b.key));
             Ok(out)
@@ -204,8 +208,13 @@ fn walk(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<ObjectMeta>) -> std
     for entry in entries {
         let entry = entry?;
         let path = entry.path();
-        let Ok(rel) = path.strip_prefix(root) else { continue };
-        let Some(key) = rel.to_str().map(|k| k.replace(std::path::MAIN_SEPARATOR, "/")) else {
+        let Ok(rel) = path.strip_prefix(root) else {
+            continue;
+        };
+        let Some(key) = rel
+            .to_str()
+            .map(|k| k.replace(std::path::MAIN_SEPARATOR, "/"))
+        else {
             continue;
         };
         let meta = entry.metadata()?;

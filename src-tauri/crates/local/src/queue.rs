@@ -4,8 +4,8 @@ use crate::db::Db;
 use crate::QueueSettings;
 use async_trait::async_trait;
 use metasync_engine::ports::{
-    check_send_batch, CallCounter, Calls, Depth, Lane, Outgoing, Queue, Receipt, Received, SendFailure,
-    Service, StoreError, MAX_BATCH_ENTRIES, MAX_LONG_POLL, MAX_RECEIVE,
+    check_send_batch, CallCounter, Calls, Depth, Lane, Outgoing, Queue, Receipt, Received,
+    SendFailure, Service, StoreError, MAX_BATCH_ENTRIES, MAX_LONG_POLL, MAX_RECEIVE,
 };
 use metasync_engine::EntityType;
 use rusqlite::{params, TransactionBehavior};
@@ -242,30 +242,38 @@ impl Queue for LocalQueue {
             return Err(StoreError::invalid(
                 Service::Queue,
                 "DeleteMessageBatch",
-                format!("a batch holds 1 to {MAX_BATCH_ENTRIES} receipts, not {}", receipts.len()),
+                format!(
+                    "a batch holds 1 to {MAX_BATCH_ENTRIES} receipts, not {}",
+                    receipts.len()
+                ),
             ));
         }
         let owned: Vec<Receipt> = receipts.to_vec();
         let failed = self
             .db
-            .run(&self.calls, Service::Queue, "DeleteMessageBatch", move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let mut failed = Vec::new();
-                for r in owned {
-                    let gone = match seq_of(&r) {
+            .run(
+                &self.calls,
+                Service::Queue,
+                "DeleteMessageBatch",
+                move |conn| {
+                    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                    let mut failed = Vec::new();
+                    for r in owned {
+                        let gone = match seq_of(&r) {
                         Some(seq) => tx.execute(
                             "DELETE FROM messages WHERE seq = ?1 AND receipt = ?2 AND lane = ?3",
                             params![seq, r.handle, LocalQueue::lane_no(r.lane)],
                         )?,
                         None => 0,
                     };
-                    if gone == 0 {
-                        failed.push(r);
+                        if gone == 0 {
+                            failed.push(r);
+                        }
                     }
-                }
-                tx.commit()?;
-                Ok(failed)
-            })
+                    tx.commit()?;
+                    Ok(failed)
+                },
+            )
             .await?;
         // A deleted message unlocks its group for the long polls waiting on it.
         self.db.arrivals.notify_waiters();
@@ -276,23 +284,28 @@ impl Queue for LocalQueue {
         let queue = self.name;
         let now = self.db.clock.now_ms();
         self.db
-            .run(&self.calls, Service::Queue, "GetQueueAttributes", move |conn| {
-                conn.query_row(
-                    "SELECT
+            .run(
+                &self.calls,
+                Service::Queue,
+                "GetQueueAttributes",
+                move |conn| {
+                    conn.query_row(
+                        "SELECT
                         COUNT(*) FILTER (WHERE lane = 0 AND visible_at <= ?2),
                         COUNT(*) FILTER (WHERE lane = 0 AND visible_at > ?2),
                         COUNT(*) FILTER (WHERE lane = 1)
                      FROM messages WHERE queue = ?1",
-                    params![queue, now],
-                    |r| {
-                        Ok(Depth {
-                            visible: r.get::<_, i64>(0)?.unsigned_abs(),
-                            in_flight: r.get::<_, i64>(1)?.unsigned_abs(),
-                            dead: r.get::<_, i64>(2)?.unsigned_abs(),
-                        })
-                    },
-                )
-            })
+                        params![queue, now],
+                        |r| {
+                            Ok(Depth {
+                                visible: r.get::<_, i64>(0)?.unsigned_abs(),
+                                in_flight: r.get::<_, i64>(1)?.unsigned_abs(),
+                                dead: r.get::<_, i64>(2)?.unsigned_abs(),
+                            })
+                        },
+                    )
+                },
+            )
             .await
     }
 
@@ -330,4 +343,3 @@ impl Queue for LocalQueue {
         self.calls.snapshot()
     }
 }
-

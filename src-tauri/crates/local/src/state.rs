@@ -65,7 +65,10 @@ fn read(row: &Row<'_>) -> rusqlite::Result<Record> {
     let key = RecordKey::parse(&id).ok_or_else(|| bad(0, "record id"))?;
     let status: String = row.get(3)?;
     let status = RecordStatus::parse(&status).ok_or_else(|| bad(3, "status"))?;
-    let lease = match (row.get::<_, Option<String>>(5)?, row.get::<_, Option<i64>>(6)?) {
+    let lease = match (
+        row.get::<_, Option<String>>(5)?,
+        row.get::<_, Option<i64>>(6)?,
+    ) {
         (Some(owner), Some(until_ms)) => Some(Lease { owner, until_ms }),
         _ => None,
     };
@@ -108,7 +111,9 @@ impl StateStore for LocalState {
     async fn get(&self, key: &RecordKey) -> Result<Option<Record>, StoreError> {
         let id = key.id();
         self.db
-            .run(&self.calls, Service::State, "GetItem", move |conn| get_one(conn, &id))
+            .run(&self.calls, Service::State, "GetItem", move |conn| {
+                get_one(conn, &id)
+            })
             .await
     }
 
@@ -176,7 +181,11 @@ impl StateStore for LocalState {
         let (after_code, after_id) = match after {
             None => (String::new(), String::new()),
             Some(c) => serde_json::from_str::<(String, String)>(c).map_err(|_| {
-                StoreError::invalid(Service::State, "Query", "the page cursor is not one this store gave")
+                StoreError::invalid(
+                    Service::State,
+                    "Query",
+                    "the page cursor is not one this store gave",
+                )
             })?,
         };
         let code = error_code.map(str::to_owned);
@@ -234,7 +243,8 @@ impl StateStore for LocalState {
                 let doc: Option<String> = conn
                     .query_row("SELECT doc FROM runs WHERE id = ?1", [id], |r| r.get(0))
                     .optional()?;
-                doc.map(|d| serde_json::from_str(&d).map_err(bad_run)).transpose()
+                doc.map(|d| serde_json::from_str(&d).map_err(bad_run))
+                    .transpose()
             })
             .await
     }

@@ -65,11 +65,13 @@ impl Calls {
         )
     }
     pub fn iter(&self) -> impl Iterator<Item = CallCount> + '_ {
-        self.0.iter().map(|((service, operation), count)| CallCount {
-            service: *service,
-            operation,
-            count: *count,
-        })
+        self.0
+            .iter()
+            .map(|((service, operation), count)| CallCount {
+                service: *service,
+                operation,
+                count: *count,
+            })
     }
 }
 

@@ -15,12 +15,12 @@ mod state;
 pub use calls::{CallCount, CallCounter, Calls, Service};
 pub use objects::{check_key, Object, ObjectMeta, ObjectStore};
 pub use queue::{
-    check_send_batch, pack_batches, Depth, Lane, Outgoing, PackError, Queue, Receipt, Received, SendFailure,
-    MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, MAX_LONG_POLL, MAX_RECEIVE,
+    check_send_batch, pack_batches, Depth, Lane, Outgoing, PackError, Queue, Receipt, Received,
+    SendFailure, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, MAX_LONG_POLL, MAX_RECEIVE,
 };
 pub use state::{
-    check_batch, put_all, Expect, LastError, Lease, Page, Record, RecordKey, RecordStatus, Run, StateStore,
-    Written, MAX_BATCH_GET, MAX_BATCH_PUT,
+    check_batch, put_all, Expect, LastError, Lease, Page, Record, RecordKey, RecordStatus, Run,
+    StateStore, Written, MAX_BATCH_GET, MAX_BATCH_PUT,
 };
 
 use crate::retry::ErrorClass;

@@ -72,7 +72,16 @@ mod tests {
     #[test]
     fn keys_are_plain_relative_paths() {
         assert!(check_key("PutObject", "bronze/show/date=2026-11-22/r1/ab.csv").is_ok());
-        for bad in ["", "/abs", "a//b", "a/../b", "a/./b", "a\\b", "trailing/", "a\nb"] {
+        for bad in [
+            "",
+            "/abs",
+            "a//b",
+            "a/../b",
+            "a/./b",
+            "a\\b",
+            "trailing/",
+            "a\nb",
+        ] {
             assert!(check_key("PutObject", bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -132,10 +132,16 @@ pub fn check_send_batch(operation: &'static str, messages: &[Outgoing]) -> Resul
     }
     for m in messages {
         if m.group_id.is_empty() || m.group_id.len() > 128 {
-            return invalid(format!("group id {:?} must be 1 to 128 characters", m.group_id));
+            return invalid(format!(
+                "group id {:?} must be 1 to 128 characters",
+                m.group_id
+            ));
         }
         if m.dedup_id.is_empty() || m.dedup_id.len() > 128 {
-            return invalid(format!("dedup id {:?} must be 1 to 128 characters", m.dedup_id));
+            return invalid(format!(
+                "dedup id {:?} must be 1 to 128 characters",
+                m.dedup_id
+            ));
         }
         if m.body.is_empty() {
             return invalid("a message body must not be empty".into());
@@ -153,7 +159,10 @@ pub struct PackError {
 
 /// Split messages, in order, into send batches of at most [`MAX_BATCH_ENTRIES`] entries
 /// and `budget` bytes of bodies (at most [`MAX_BATCH_BYTES`]).
-pub fn pack_batches(messages: Vec<Outgoing>, budget: usize) -> Result<Vec<Vec<Outgoing>>, PackError> {
+pub fn pack_batches(
+    messages: Vec<Outgoing>,
+    budget: usize,
+) -> Result<Vec<Vec<Outgoing>>, PackError> {
     let budget = budget.min(MAX_BATCH_BYTES);
     let mut batches = Vec::new();
     let mut current: Vec<Outgoing> = Vec::new();
@@ -191,7 +200,7 @@ mod tests {
     #[test]
     fn batches_keep_order_and_both_limits() {
         let sizes = [100, 100, 900, 50, 1000, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1];
-        let batches = pack_batches(sizes.iter().map(|&n| msg(n)).collect(), 1000).unwrap();
+        let batches = pack_batches(sizes.iter().map(|&n| msg(n)).collect(), 1000).expect("packs");
         let flat: Vec<usize> = batches.iter().flatten().map(|m| m.body.len()).collect();
         assert_eq!(flat, sizes);
         for b in &batches {
@@ -199,13 +208,24 @@ mod tests {
             assert!(b.iter().map(|m| m.body.len()).sum::<usize>() <= 1000);
             assert!(check_send_batch("SendMessageBatch", b).is_ok());
         }
-        assert_eq!(batches.len(), 5, "{:?}", batches.iter().map(Vec::len).collect::<Vec<_>>());
+        assert_eq!(
+            batches.len(),
+            5,
+            "{:?}",
+            batches.iter().map(Vec::len).collect::<Vec<_>>()
+        );
     }
 
     #[test]
     fn a_message_over_the_budget_is_an_error_naming_it() {
-        let err = pack_batches(vec![msg(10), msg(2000)], 1000).unwrap_err();
-        assert_eq!(err, PackError { index: 1, bytes: 2000 });
+        let err = pack_batches(vec![msg(10), msg(2000)], 1000).expect_err("too big");
+        assert_eq!(
+            err,
+            PackError {
+                index: 1,
+                bytes: 2000
+            }
+        );
         assert!(check_send_batch("SendMessageBatch", &[msg(MAX_BATCH_BYTES + 1)]).is_err());
         assert!(check_send_batch("SendMessageBatch", &vec![msg(1); 11]).is_err());
         assert!(check_send_batch("SendMessageBatch", &[]).is_err());

@@ -37,7 +37,9 @@ impl RecordKey {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RecordStatus {
     /// Planned, not yet sent.
@@ -233,7 +235,12 @@ pub async fn put_all(
                         chunk.len()
                     );
                     pending = unprocessed;
-                    StoreError::new(ErrorKind::Throttled, Service::State, "BatchWriteItem", message)
+                    StoreError::new(
+                        ErrorKind::Throttled,
+                        Service::State,
+                        "BatchWriteItem",
+                        message,
+                    )
                 }
                 Err(e) => e,
             };
