@@ -10,7 +10,7 @@ APT_PACKAGES := build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev libg
 	libsoup-3.0-dev libjavascriptcoregtk-4.1-dev librsvg2-dev libayatana-appindicator3-dev \
 	xvfb xauth dbus-x11 webkit2gtk-driver gnome-keyring libsecret-tools
 
-.PHONY: demo test deps apt node ui tools moto lint unit keychain desktop bench bench-target fuzz clean
+.PHONY: demo test deps apt node ui tools moto lint unit keychain desktop bench bench-target bench-local fuzz clean
 
 # The AWS emulator the contract suite runs against (tests start and stop it themselves
 # on a free loopback port). Pinned: the suite's notes list where this moto differs
@@ -87,6 +87,10 @@ bench:
 # The target side against the sandbox: quota use, faults, an unknown quota (~2 min).
 bench-target:
 	$(CARGO) run --release -q -p metasync-target --example target_bench
+
+# The embedded backend: queue and state throughput on a real folder (~5 s).
+bench-local:
+	$(CARGO) run --release -q -p metasync-local --example local_bench
 
 # Not part of `make test`. The toolchain is stable; RUSTC_BOOTSTRAP lets cargo-fuzz
 # pass its sanitizer flags.

@@ -70,7 +70,10 @@ impl LocalQueue {
                         .query_map(params![queue, lane_no, now], |r| r.get(0))?
                         .collect::<Result<_, _>>()?;
                     let mut scan = tx.prepare_cached(
-                        "SELECT seq, id, group_id, dedup_id, body, receive_count FROM messages
+                        // Walk in send order from the head: the planner would otherwise
+                        // pick the visibility index and sort every visible message.
+                        "SELECT seq, id, group_id, dedup_id, body, receive_count
+                         FROM messages INDEXED BY messages_order
                          WHERE queue = ?1 AND lane = ?2 AND visible_at <= ?3 ORDER BY seq",
                     )?;
                     let mut rows = scan.query(params![queue, lane_no, now])?;
