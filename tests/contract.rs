@@ -14,12 +14,14 @@
 //! - StartMessageMoveTask (redrive from a dead-letter queue): not used. Dead-letter
 //!   messages are drained into the failure store and retried from triage, so only
 //!   receive/delete on the dead-letter queue matter, and those are in the suite.
-//! - UnprocessedItems / UnprocessedKeys: moto writes every item of a batch. The
-//!   engine's re-send loop (`put_all`) runs over both adapters with a store that
-//!   leaves half of a batch unprocessed (`FaultyState`); reading DynamoDB's
-//!   UnprocessedItems shape is a unit test in `metasync-aws`.
-//! - Throttling: moto never throttles. The same `FaultyState` throttles calls; the
-//!   classification of AWS's throttling codes is a unit test in `metasync-aws`.
+//! - UnprocessedItems / UnprocessedKeys: moto processes every item of a batch. An
+//!   HTTP client under the real SDK answers "nothing processed" with the request's
+//!   items (`aws_faults`), so the adapters' reading and re-sending run as against AWS;
+//!   the engine's re-send loop (`put_all`) also runs over both adapter sets with a
+//!   store that leaves half of each batch unprocessed (`FaultyState`).
+//! - Throttling and 5xx: moto never throttles. The same HTTP client answers with
+//!   DynamoDB's, SQS's and S3's throttling errors and with 500s (`aws_faults`): the
+//!   adapters retry through the engine's policy and give up with the error's kind.
 //! - Stale receipts: a delete with the receipt of an earlier receive deletes nothing
 //!   on AWS (and reports success); moto deletes the message. Local refuses it and
 //!   reports it (`local_only::a_stale_receipt_cannot_delete_a_message_received_again`);
@@ -1158,5 +1160,310 @@ mod infra_cli {
         let t = text(&out);
         assert!(t.contains("profile staging: bucket:"), "{t}");
         assert!(!t.contains("dispatch"), "no call was made: {t}");
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Faults moto cannot produce, injected at the HTTP layer under the real SDK: the
+// adapters' own handling (retries through the engine's policy, error kinds, and
+// DynamoDB's UnprocessedItems / UnprocessedKeys) runs as it would against AWS.
+
+mod aws_faults {
+    use super::*;
+    use aws_smithy_runtime_api::client::http::{
+        HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+        SharedHttpConnector,
+    };
+    use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+    use aws_smithy_types::body::SdkBody;
+    use metasync_engine::ports::ErrorKind;
+
+    /// What to answer instead of the service.
+    #[derive(Debug, Clone, Copy)]
+    enum Fault {
+        /// DynamoDB / SQS (JSON protocols): 400 with this error type.
+        Json(&'static str),
+        /// S3: this status with this XML error code.
+        Xml(u16, &'static str),
+        /// A 500 with no usable body.
+        ServerError,
+        /// BatchWriteItem / BatchGetItem: 200, nothing processed, all handed back.
+        NothingProcessed,
+    }
+
+    /// Faults to inject: the next `n` requests of an operation get `fault`.
+    #[derive(Debug, Clone, Default)]
+    struct Plan(Arc<Mutex<Vec<Planned>>>);
+
+    /// An operation, how many more of its requests to answer, and with what.
+    type Planned = (&'static str, u32, Fault);
+
+    impl Plan {
+        fn add(&self, operation: &'static str, n: u32, fault: Fault) {
+            self.0.lock().expect("plan").push((operation, n, fault));
+        }
+        fn take(&self, operation: &str) -> Option<Fault> {
+            let mut plan = self.0.lock().expect("plan");
+            let slot = plan
+                .iter_mut()
+                .find(|(op, n, _)| *op == operation && *n > 0)?;
+            slot.1 -= 1;
+            Some(slot.2)
+        }
+    }
+
+    #[derive(Debug)]
+    struct FaultClient {
+        inner: SharedHttpClient,
+        plan: Plan,
+    }
+
+    impl HttpClient for FaultClient {
+        fn http_connector(
+            &self,
+            settings: &HttpConnectorSettings,
+            components: &RuntimeComponents,
+        ) -> SharedHttpConnector {
+            SharedHttpConnector::new(FaultConnector {
+                inner: self.inner.http_connector(settings, components),
+                plan: self.plan.clone(),
+            })
+        }
+    }
+
+    #[derive(Debug)]
+    struct FaultConnector {
+        inner: SharedHttpConnector,
+        plan: Plan,
+    }
+
+    /// The operation of a request: `X-Amz-Target` for the JSON protocols
+    /// (`DynamoDB_20120810.PutItem`, `AmazonSQS.SendMessageBatch`), `PUT`/`GET` for S3.
+    fn operation(request: &HttpRequest) -> String {
+        match request.headers().get("x-amz-target") {
+            Some(t) => t.rsplit('.').next().unwrap_or_default().to_string(),
+            None => format!("s3:{}", request.method()),
+        }
+    }
+
+    fn response(status: u16, content_type: &str, body: String) -> HttpResponse {
+        let mut r = HttpResponse::new(
+            status.try_into().expect("a valid status"),
+            SdkBody::from(body),
+        );
+        r.headers_mut()
+            .insert("content-type", content_type.to_string());
+        r
+    }
+
+    /// DynamoDB's answer when it processed none of a batch: the request's items back.
+    fn nothing_processed(op: &str, request: &HttpRequest) -> String {
+        let body: serde_json::Value = request
+            .body()
+            .bytes()
+            .and_then(|b| serde_json::from_slice(b).ok())
+            .unwrap_or_default();
+        let items = body["RequestItems"].clone();
+        match op {
+            "BatchWriteItem" => serde_json::json!({ "UnprocessedItems": items }),
+            _ => serde_json::json!({ "Responses": {}, "UnprocessedKeys": items }),
+        }
+        .to_string()
+    }
+
+    impl HttpConnector for FaultConnector {
+        fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+            let op = operation(&request);
+            let Some(fault) = self.plan.take(&op) else {
+                return self.inner.call(request);
+            };
+            let json = "application/x-amz-json-1.0";
+            let answer = match fault {
+                Fault::Json(kind) => response(
+                    400,
+                    json,
+                    format!(
+                        r#"{{"__type":"com.amazonaws.injected#{kind}","message":"injected {kind}"}}"#
+                    ),
+                ),
+                Fault::Xml(status, code) => response(
+                    status,
+                    "application/xml",
+                    format!("<Error><Code>{code}</Code><Message>injected</Message></Error>"),
+                ),
+                Fault::ServerError => response(500, "text/plain", "boom".into()),
+                Fault::NothingProcessed => response(200, json, nothing_processed(&op, &request)),
+            };
+            HttpConnectorFuture::ready(Ok(answer))
+        }
+    }
+
+    async fn faulty_aws() -> (Harness, Plan) {
+        let profile = moto_profile();
+        let plan = Plan::default();
+        let http = SharedHttpClient::new(FaultClient {
+            inner: aws_smithy_http_client::Builder::new().build_http(),
+            plan: plan.clone(),
+        });
+        let clients = Clients::with_http_client(&profile, Some(moto_keys()), Some(http))
+            .await
+            .expect("clients");
+        metasync_aws::infra::up(&clients, &profile)
+            .await
+            .expect("infra up on moto");
+        let h = Harness {
+            backend: metasync_aws::backend(&clients, &profile, fast_retries()),
+            clock: None,
+            encrypts: true,
+            _dir: None,
+        };
+        (h, plan)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn throttling_and_5xx_are_retried_by_the_adapters() {
+        let (h, plan) = faulty_aws().await;
+        plan.add(
+            "PutItem",
+            2,
+            Fault::Json("ProvisionedThroughputExceededException"),
+        );
+        plan.add("SendMessageBatch", 1, Fault::Json("ThrottlingException"));
+        plan.add("s3:PUT", 1, Fault::Xml(503, "SlowDown"));
+        plan.add("GetItem", 1, Fault::ServerError);
+
+        let r = record(EntityType::Show, "s1", RecordStatus::Synced, None);
+        assert_eq!(
+            h.backend.state.put(&r, Expect::Absent).await.expect("put"),
+            Written::Done
+        );
+        assert_eq!(
+            h.backend.state.get(&r.key).await.expect("get"),
+            Some(r.clone())
+        );
+        let q = h.backend.queue(EntityType::Show);
+        q.send_batch(&[msg("g", "d", "once")]).await.expect("send");
+        assert_eq!(
+            bodies_of(q.as_ref()).await,
+            ["once"],
+            "sent once, not twice"
+        );
+        h.backend
+            .objects
+            .put("gold/counts.json", b"{}".to_vec(), "application/json")
+            .await
+            .expect("put object");
+
+        let calls = h.backend.calls();
+        assert_eq!(calls.get(Service::State, "PutItem"), 3, "2 throttled + 1");
+        assert_eq!(calls.get(Service::State, "GetItem"), 2, "1 × 500 + 1");
+        assert_eq!(calls.get(Service::Queue, "SendMessageBatch"), 2);
+        assert_eq!(calls.get(Service::Objects, "PutObject"), 2);
+    }
+
+    async fn bodies_of(q: &dyn metasync_engine::ports::Queue) -> Vec<String> {
+        q.receive(Lane::Main, 10, LONG, NOW)
+            .await
+            .expect("receive")
+            .into_iter()
+            .map(|m| m.body)
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_adapters_give_up_after_the_policy_and_say_why() {
+        let (h, plan) = faulty_aws().await;
+        plan.add("PutItem", 10, Fault::Json("ThrottlingException"));
+        let r = record(EntityType::Show, "s1", RecordStatus::Synced, None);
+        let err = h
+            .backend
+            .state
+            .put(&r, Expect::Any)
+            .await
+            .expect_err("throttled for good");
+        assert_eq!(err.kind, ErrorKind::Throttled);
+        assert!(err.to_string().contains("ThrottlingException"), "{err}");
+        // max_retries 3: four attempts, then the error.
+        assert_eq!(h.backend.calls().get(Service::State, "PutItem"), 4);
+
+        plan.add("GetItem", 1, Fault::Json("AccessDeniedException"));
+        let err = h.backend.state.get(&r.key).await.expect_err("denied");
+        assert_eq!(err.kind, ErrorKind::Denied);
+        assert_eq!(
+            h.backend.calls().get(Service::State, "GetItem"),
+            1,
+            "not retried"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unprocessed_items_and_keys_are_sent_again() {
+        let (h, plan) = faulty_aws().await;
+        let records: Vec<Record> = (0..40)
+            .map(|i| {
+                record(
+                    EntityType::Episode,
+                    &format!("e{i:02}"),
+                    RecordStatus::Pending,
+                    None,
+                )
+            })
+            .collect();
+        // The first batch write of each chunk processes nothing and hands all back.
+        plan.add("BatchWriteItem", 1, Fault::NothingProcessed);
+        let unprocessed = h
+            .backend
+            .state
+            .batch_put(&records[..25])
+            .await
+            .expect("batch put");
+        assert_eq!(
+            unprocessed,
+            records[..25],
+            "read back from DynamoDB's answer"
+        );
+        plan.add("BatchWriteItem", 2, Fault::NothingProcessed);
+        let calls = put_all(
+            h.backend.state.as_ref(),
+            &records,
+            &fast_retries(),
+            &mut Rng::new(3),
+        )
+        .await
+        .expect("put all");
+        assert_eq!(calls, 2 + 2);
+
+        plan.add("BatchGetItem", 1, Fault::NothingProcessed);
+        let keys: Vec<RecordKey> = records.iter().map(|r| r.key.clone()).collect();
+        let got = h.backend.state.batch_get(&keys).await.expect("batch get");
+        assert_eq!(got, records);
+        // 1 unprocessed answer, then the real read.
+        assert_eq!(h.backend.calls().get(Service::State, "BatchGetItem"), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_missing_resource_points_at_infra_up() {
+        // Real moto, no fault: a table nobody created.
+        let mut profile = moto_profile();
+        let clients = Clients::new(&profile, Some(moto_keys()))
+            .await
+            .expect("clients");
+        profile.table = "never-created".into();
+        let b = metasync_aws::backend(&clients, &profile, fast_retries());
+        let err = b
+            .state
+            .get(&RecordKey::new(EntityType::Show, "x"))
+            .await
+            .expect_err("no table");
+        assert_eq!(err.kind, ErrorKind::Missing);
+        assert!(err.to_string().contains("infra up"), "{err}");
+        assert_eq!(b.calls().get(Service::State, "GetItem"), 1, "not retried");
+        let err = b
+            .queue(EntityType::Show)
+            .depth()
+            .await
+            .expect_err("no queue");
+        assert_eq!(err.kind, ErrorKind::Missing, "{err}");
     }
 }

@@ -19,6 +19,7 @@ pub use sqs::SqsQueue;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use metasync_engine::config::AwsProfile;
 use metasync_engine::ports::Backend;
 use metasync_engine::retry::RetryPolicy;
@@ -64,6 +65,15 @@ impl std::fmt::Debug for StaticKeys {
 impl Clients {
     /// Build the clients from the standard chain (or `keys`). Makes no call.
     pub async fn new(profile: &AwsProfile, keys: Option<StaticKeys>) -> Result<Self, ConnectError> {
+        Self::with_http_client(profile, keys, None).await
+    }
+
+    /// As [`new`](Self::new), sending through `http` (a proxy, or the tests' faults).
+    pub async fn with_http_client(
+        profile: &AwsProfile,
+        keys: Option<StaticKeys>,
+        http: Option<SharedHttpClient>,
+    ) -> Result<Self, ConnectError> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(RetryConfig::disabled())
             .timeout_config(
@@ -81,6 +91,9 @@ impl Clients {
         }
         if let Some(url) = &profile.endpoint_url {
             loader = loader.endpoint_url(url);
+        }
+        if let Some(http) = http {
+            loader = loader.http_client(http);
         }
         if let Some(k) = keys {
             loader = loader.credentials_provider(aws_sdk_s3::config::Credentials::new(

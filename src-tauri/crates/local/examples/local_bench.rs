@@ -66,7 +66,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect();
     let t = Instant::now();
-    put_all(b.state.as_ref(), &batch, &RetryPolicy::default(), &mut Rng::new(1)).await?;
+    put_all(
+        b.state.as_ref(),
+        &batch,
+        &RetryPolicy::default(),
+        &mut Rng::new(1),
+    )
+    .await?;
     let state = t.elapsed();
 
     let rate = |n: usize, d: Duration| n as f64 / d.as_secs_f64();
