@@ -328,6 +328,9 @@ async fn objects_refuse_bad_keys_before_any_call(h: Harness) {
             "{key:?}"
         );
     }
+    for prefix in ["../", "/etc", "a/../"] {
+        assert!(o.list(prefix).await.is_err(), "{prefix:?}");
+    }
     assert_eq!(h.backend.calls().since(&before).total(), 0);
 }
 
@@ -1190,6 +1193,9 @@ mod aws_faults {
         ServerError,
         /// BatchWriteItem / BatchGetItem: 200, nothing processed, all handed back.
         NothingProcessed,
+        /// The request reaches moto and is carried out, but the answer is lost (a
+        /// timeout after the work was done): the caller sees a 500.
+        LoseAnswer,
     }
 
     /// Faults to inject: the next `n` requests of an operation get `fault`.
@@ -1279,6 +1285,13 @@ mod aws_faults {
                 return self.inner.call(request);
             };
             let json = "application/x-amz-json-1.0";
+            if let Fault::LoseAnswer = fault {
+                let done = self.inner.call(request);
+                return HttpConnectorFuture::new(async move {
+                    let _ = done.await;
+                    Ok(response(500, "text/plain", "answer lost".into()))
+                });
+            }
             let answer = match fault {
                 Fault::Json(kind) => response(
                     400,
@@ -1294,6 +1307,7 @@ mod aws_faults {
                 ),
                 Fault::ServerError => response(500, "text/plain", "boom".into()),
                 Fault::NothingProcessed => response(200, json, nothing_processed(&op, &request)),
+                Fault::LoseAnswer => unreachable!("answered above"),
             };
             HttpConnectorFuture::ready(Ok(answer))
         }
@@ -1440,6 +1454,69 @@ mod aws_faults {
         assert_eq!(got, records);
         // 1 unprocessed answer, then the real read.
         assert_eq!(h.backend.calls().get(Service::State, "BatchGetItem"), 2);
+    }
+
+    /// The ambiguous failure: the write happened, its answer did not arrive. The retry
+    /// must not report a conflict (state), a pre-existing object (bronze) or send the
+    /// message twice (queue).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lost_answer_is_not_mistaken_for_a_conflict_or_sent_twice() {
+        let (h, plan) = faulty_aws().await;
+        plan.add("PutItem", 1, Fault::LoseAnswer);
+        let r = record(EntityType::Season, "s1", RecordStatus::Pending, None);
+        assert_eq!(
+            h.backend.state.put(&r, Expect::Absent).await.expect("put"),
+            Written::Done
+        );
+        let mut next = r.clone();
+        next.version = 2;
+        next.status = RecordStatus::Synced;
+        plan.add("PutItem", 1, Fault::LoseAnswer);
+        assert_eq!(
+            h.backend
+                .state
+                .put(&next, Expect::Version(1))
+                .await
+                .expect("put"),
+            Written::Done
+        );
+        // A real conflict stays one.
+        assert_eq!(
+            h.backend
+                .state
+                .put(&r, Expect::Version(1))
+                .await
+                .expect("put"),
+            Written::Conflict
+        );
+        assert_eq!(h.backend.calls().get(Service::State, "PutItem"), 5);
+
+        plan.add("s3:PUT", 1, Fault::LoseAnswer);
+        let key = "bronze/season/date=2026-11-22/r1/abc.csv";
+        assert!(h
+            .backend
+            .objects
+            .put_if_absent(key, b"ours".to_vec(), "text/csv")
+            .await
+            .expect("put"));
+        assert!(!h
+            .backend
+            .objects
+            .put_if_absent(key, b"other".to_vec(), "text/csv")
+            .await
+            .expect("put"));
+
+        plan.add("SendMessageBatch", 1, Fault::LoseAnswer);
+        let q = h.backend.queue(EntityType::Season);
+        q.send_batch(&[msg("g", "d1", "one"), msg("g", "d2", "two")])
+            .await
+            .expect("send");
+        assert_eq!(q.calls().get(Service::Queue, "SendMessageBatch"), 2);
+        assert_eq!(
+            bodies_of(q.as_ref()).await,
+            ["one", "two"],
+            "dedup ids: once each"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

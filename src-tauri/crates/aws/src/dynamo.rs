@@ -17,6 +17,7 @@ use metasync_engine::ports::{
 };
 use metasync_engine::retry::{Decision, RetryPolicy};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 
 type Item = HashMap<String, AttributeValue>;
@@ -289,7 +290,9 @@ impl StateStore for DynamoState {
 
     async fn put(&self, record: &Record, expect: Expect) -> Result<Written, StoreError> {
         let item = to_item(record);
-        retry_transient(&self.retry, &self.jitter, || async {
+        let attempts = AtomicU32::new(0);
+        let written = retry_transient(&self.retry, &self.jitter, || async {
+            attempts.fetch_add(1, Ordering::Relaxed);
             self.calls.add(Service::State, "PutItem");
             let mut req = self
                 .client
@@ -313,7 +316,17 @@ impl StateStore for DynamoState {
                 Err(e) => Err(store_error(Service::State, "PutItem", &self.table, e)),
             }
         })
-        .await
+        .await?;
+        // A retry after an attempt whose answer was lost (a timeout, a reset) finds
+        // its own earlier write and fails the condition: that is success, not a
+        // conflict with another writer.
+        if written == Written::Conflict
+            && attempts.load(Ordering::Relaxed) > 1
+            && self.get(&record.key).await?.as_ref() == Some(record)
+        {
+            return Ok(Written::Done);
+        }
+        Ok(written)
     }
 
     async fn batch_put(&self, records: &[Record]) -> Result<Vec<Record>, StoreError> {

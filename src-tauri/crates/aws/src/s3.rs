@@ -9,10 +9,11 @@ use aws_sdk_s3::types::ServerSideEncryption;
 use metasync_engine::config::AwsProfile;
 use metasync_engine::gen::Rng;
 use metasync_engine::ports::{
-    check_key, jitter_seed, retry_transient, CallCounter, Calls, ErrorKind, Object, ObjectMeta,
-    ObjectStore, Service, StoreError,
+    check_key, check_prefix, jitter_seed, retry_transient, CallCounter, Calls, ErrorKind, Object,
+    ObjectMeta, ObjectStore, Service, StoreError,
 };
 use metasync_engine::retry::RetryPolicy;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 
 pub struct S3Objects {
@@ -104,10 +105,17 @@ impl ObjectStore for S3Objects {
         content_type: &str,
     ) -> Result<bool, StoreError> {
         check_key("PutObject", key)?;
-        retry_transient(&self.retry, &self.jitter, || {
+        let attempts = AtomicU32::new(0);
+        let created = retry_transient(&self.retry, &self.jitter, || {
+            attempts.fetch_add(1, Ordering::Relaxed);
             self.put_once(key, &body, content_type, true)
         })
-        .await
+        .await?;
+        // After a lost answer, the retry meets our own object: created, if it is ours.
+        if !created && attempts.load(Ordering::Relaxed) > 1 {
+            return Ok(self.get(key).await?.is_some_and(|o| o.body == body));
+        }
+        Ok(created)
     }
 
     async fn get(&self, key: &str) -> Result<Option<Object>, StoreError> {
@@ -156,6 +164,7 @@ impl ObjectStore for S3Objects {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
+        check_prefix(prefix)?;
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {

@@ -6,8 +6,8 @@
 use crate::LocalError;
 use async_trait::async_trait;
 use metasync_engine::ports::{
-    check_key, jitter_seed, CallCounter, Calls, ErrorKind, Object, ObjectMeta, ObjectStore,
-    Service, StoreError,
+    check_key, check_prefix, jitter_seed, CallCounter, Calls, ErrorKind, Object, ObjectMeta,
+    ObjectStore, Service, StoreError,
 };
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -165,6 +165,7 @@ impl ObjectStore for DirObjects {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
+        check_prefix(prefix)?;
         let data = self.root.join("data");
         let prefix = prefix.to_owned();
         self.blocking("ListObjectsV2", move || {

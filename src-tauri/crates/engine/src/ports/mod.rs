@@ -13,7 +13,7 @@ mod queue;
 mod state;
 
 pub use calls::{CallCount, CallCounter, Calls, Service};
-pub use objects::{check_key, Object, ObjectMeta, ObjectStore};
+pub use objects::{check_key, check_prefix, Object, ObjectMeta, ObjectStore};
 pub use queue::{
     check_send_batch, pack_batches, Depth, Lane, Outgoing, PackError, Queue, Receipt, Received,
     SendFailure, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, MAX_LONG_POLL, MAX_RECEIVE,

@@ -65,9 +65,39 @@ pub fn check_key(operation: &'static str, key: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A list prefix: empty, or the start of a key that [`check_key`] would accept (its
+/// last segment may be partial or empty).
+pub fn check_prefix(prefix: &str) -> Result<(), StoreError> {
+    let whole = prefix.rsplit_once('/').map_or("", |(dirs, _)| dirs);
+    let last = prefix.rsplit('/').next().unwrap_or_default();
+    let bad = prefix.starts_with('/')
+        || prefix.chars().any(|c| c.is_control() || c == '\\')
+        || (!whole.is_empty() && check_key("ListObjectsV2", whole).is_err())
+        || last == ".."
+        || prefix.len() > 1024;
+    if bad {
+        return Err(StoreError::invalid(
+            Service::Objects,
+            "ListObjectsV2",
+            format!("list prefix {prefix:?} must be the start of a relative key"),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
-    use super::check_key;
+    use super::{check_key, check_prefix};
+
+    #[test]
+    fn prefixes_are_starts_of_keys() {
+        for ok in ["", "bronze/", "silver/show", "gold/x/y", "a."] {
+            assert!(check_prefix(ok).is_ok(), "{ok:?} refused");
+        }
+        for bad in ["/", "/etc", "../", "a/../b", "..", "a//b/", "a\\b"] {
+            assert!(check_prefix(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 
     #[test]
     fn keys_are_plain_relative_paths() {
