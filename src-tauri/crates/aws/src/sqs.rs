@@ -9,9 +9,8 @@ use aws_sdk_sqs::types::{
 use metasync_engine::config::AwsProfile;
 use metasync_engine::gen::Rng;
 use metasync_engine::ports::{
-    check_send_batch, jitter_seed, retry_transient, CallCounter, Calls, Depth, Lane, Outgoing,
-    Queue, Receipt, Received, SendFailure, Service, StoreError, MAX_BATCH_ENTRIES, MAX_LONG_POLL,
-    MAX_RECEIVE,
+    check_delete_batch, check_receive, check_send_batch, jitter_seed, retry_transient, CallCounter,
+    Calls, Depth, Lane, Outgoing, Queue, Receipt, Received, SendFailure, Service, StoreError,
 };
 use metasync_engine::retry::RetryPolicy;
 use metasync_engine::EntityType;
@@ -167,16 +166,7 @@ impl Queue for SqsQueue {
         wait: Duration,
     ) -> Result<Vec<Received>, StoreError> {
         const OP: &str = "ReceiveMessage";
-        if max == 0 || max > MAX_RECEIVE || wait > MAX_LONG_POLL {
-            return Err(StoreError::invalid(
-                Service::Queue,
-                OP,
-                format!(
-                    "receive 1 to {MAX_RECEIVE} messages waiting at most {}s",
-                    MAX_LONG_POLL.as_secs()
-                ),
-            ));
-        }
+        check_receive(max, wait)?;
         let url = self.url(lane).await?;
         let name = &self.names[lane_index(lane)];
         let out = retry_transient(&self.retry, &self.jitter, || async {
@@ -245,22 +235,9 @@ impl Queue for SqsQueue {
 
     async fn delete_batch(&self, receipts: &[Receipt]) -> Result<Vec<Receipt>, StoreError> {
         const OP: &str = "DeleteMessageBatch";
-        let Some(first) = receipts.first() else {
-            return Err(StoreError::invalid(
-                Service::Queue,
-                OP,
-                "no receipts to delete",
-            ));
-        };
-        if receipts.len() > MAX_BATCH_ENTRIES || receipts.iter().any(|r| r.lane != first.lane) {
-            return Err(StoreError::invalid(
-                Service::Queue,
-                OP,
-                format!("a batch holds 1 to {MAX_BATCH_ENTRIES} receipts of one queue"),
-            ));
-        }
-        let url = self.url(first.lane).await?;
-        let name = &self.names[lane_index(first.lane)];
+        let lane = check_delete_batch(receipts)?;
+        let url = self.url(lane).await?;
+        let name = &self.names[lane_index(lane)];
         let entries = receipts
             .iter()
             .enumerate()

@@ -4,8 +4,8 @@ use crate::db::Db;
 use crate::QueueSettings;
 use async_trait::async_trait;
 use metasync_engine::ports::{
-    check_send_batch, CallCounter, Calls, Depth, Lane, Outgoing, Queue, Receipt, Received,
-    SendFailure, Service, StoreError, MAX_BATCH_ENTRIES, MAX_LONG_POLL, MAX_RECEIVE,
+    check_delete_batch, check_receive, check_send_batch, CallCounter, Calls, Depth, Lane, Outgoing,
+    Queue, Receipt, Received, SendFailure, Service, StoreError,
 };
 use metasync_engine::EntityType;
 use rusqlite::{params, TransactionBehavior};
@@ -190,16 +190,7 @@ impl Queue for LocalQueue {
         visibility: Duration,
         wait: Duration,
     ) -> Result<Vec<Received>, StoreError> {
-        if max == 0 || max > MAX_RECEIVE || wait > MAX_LONG_POLL {
-            return Err(StoreError::invalid(
-                Service::Queue,
-                "ReceiveMessage",
-                format!(
-                    "receive 1 to {MAX_RECEIVE} messages waiting at most {}s",
-                    MAX_LONG_POLL.as_secs()
-                ),
-            ));
-        }
+        check_receive(max, wait)?;
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let arrived = self.db.arrivals.notified();
@@ -241,16 +232,7 @@ impl Queue for LocalQueue {
     }
 
     async fn delete_batch(&self, receipts: &[Receipt]) -> Result<Vec<Receipt>, StoreError> {
-        if receipts.is_empty() || receipts.len() > MAX_BATCH_ENTRIES {
-            return Err(StoreError::invalid(
-                Service::Queue,
-                "DeleteMessageBatch",
-                format!(
-                    "a batch holds 1 to {MAX_BATCH_ENTRIES} receipts, not {}",
-                    receipts.len()
-                ),
-            ));
-        }
+        check_delete_batch(receipts)?;
         let owned: Vec<Receipt> = receipts.to_vec();
         let failed = self
             .db

@@ -15,8 +15,9 @@ mod state;
 pub use calls::{CallCount, CallCounter, Calls, Service};
 pub use objects::{check_key, check_prefix, Object, ObjectMeta, ObjectStore};
 pub use queue::{
-    check_send_batch, pack_batches, Depth, Lane, Outgoing, PackError, Queue, Receipt, Received,
-    SendFailure, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, MAX_LONG_POLL, MAX_RECEIVE,
+    check_delete_batch, check_receive, check_send_batch, pack_batches, Depth, Lane, Outgoing,
+    PackError, Queue, Receipt, Received, SendFailure, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES,
+    MAX_LONG_POLL, MAX_RECEIVE,
 };
 pub use state::{
     check_batch, put_all, Expect, LastError, Lease, Page, Record, RecordKey, RecordStatus, Run,

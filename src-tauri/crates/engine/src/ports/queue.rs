@@ -150,6 +150,42 @@ pub fn check_send_batch(operation: &'static str, messages: &[Outgoing]) -> Resul
     Ok(())
 }
 
+/// Limits a receive must keep.
+pub fn check_receive(max: usize, wait: Duration) -> Result<(), StoreError> {
+    if max == 0 || max > MAX_RECEIVE || wait > MAX_LONG_POLL {
+        return Err(StoreError::invalid(
+            Service::Queue,
+            "ReceiveMessage",
+            format!(
+                "receive 1 to {MAX_RECEIVE} messages waiting at most {}s",
+                MAX_LONG_POLL.as_secs()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Limits a delete batch must keep: 1 to [`MAX_BATCH_ENTRIES`] receipts of one lane,
+/// which it returns.
+pub fn check_delete_batch(receipts: &[Receipt]) -> Result<Lane, StoreError> {
+    match receipts.first() {
+        Some(first)
+            if receipts.len() <= MAX_BATCH_ENTRIES
+                && receipts.iter().all(|r| r.lane == first.lane) =>
+        {
+            Ok(first.lane)
+        }
+        _ => Err(StoreError::invalid(
+            Service::Queue,
+            "DeleteMessageBatch",
+            format!(
+                "a batch holds 1 to {MAX_BATCH_ENTRIES} receipts of one queue, not {}",
+                receipts.len()
+            ),
+        )),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("message {index} alone has {bytes} bytes, over the {MAX_BATCH_BYTES}-byte limit of a batch; send fewer records per message")]
 pub struct PackError {
@@ -229,5 +265,23 @@ mod tests {
         assert!(check_send_batch("SendMessageBatch", &[msg(MAX_BATCH_BYTES + 1)]).is_err());
         assert!(check_send_batch("SendMessageBatch", &vec![msg(1); 11]).is_err());
         assert!(check_send_batch("SendMessageBatch", &[]).is_err());
+    }
+
+    #[test]
+    fn a_delete_batch_is_one_lane_of_at_most_ten() {
+        let r = |lane| Receipt {
+            lane,
+            handle: "h".into(),
+        };
+        assert_eq!(
+            check_delete_batch(&[r(Lane::Dead), r(Lane::Dead)]).ok(),
+            Some(Lane::Dead)
+        );
+        assert!(check_delete_batch(&[r(Lane::Main), r(Lane::Dead)]).is_err());
+        assert!(check_delete_batch(&[]).is_err());
+        assert!(check_delete_batch(&vec![r(Lane::Main); 11]).is_err());
+        assert!(check_receive(10, MAX_LONG_POLL).is_ok());
+        assert!(check_receive(0, Duration::ZERO).is_err());
+        assert!(check_receive(1, MAX_LONG_POLL + Duration::from_secs(1)).is_err());
     }
 }
