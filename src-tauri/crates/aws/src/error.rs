@@ -1,7 +1,7 @@
 //! SDK errors to the ports' error kinds: throttling and 5xx are transient, a missing
 //! resource points at `metasync infra up`, refused credentials stop.
 
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use metasync_engine::ports::{ErrorKind, Service, StoreError};
 
@@ -64,20 +64,50 @@ pub fn store_error<E>(
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
+    let detail = match &err {
+        SdkError::ServiceError(e) => format!(
+            "{} (HTTP {}): {}",
+            err.code().unwrap_or("error"),
+            e.raw().status().as_u16(),
+            err.message().unwrap_or("no message")
+        ),
+        _ => chain(&err),
+    };
     let kind = match &err {
+        // Resolving credentials happens while dispatching: no keys anywhere in the
+        // chain is not worth a retry.
+        SdkError::DispatchFailure(_) if detail.contains("credentials") => ErrorKind::Denied,
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             ErrorKind::Unavailable
         }
-        // Raised before sending: most often no credentials anywhere in the chain.
         SdkError::ConstructionFailure(_) => ErrorKind::Denied,
         SdkError::ServiceError(e) => kind_of(err.code(), Some(e.raw().status().as_u16())),
         _ => ErrorKind::Other,
     };
-    let mut message = format!("{resource}: {}", DisplayErrorContext(&err));
-    if kind == ErrorKind::Missing {
-        message.push_str(" (create it with `metasync infra up --profile …`)");
+    let mut message = format!("{resource}: {detail}");
+    match kind {
+        ErrorKind::Missing => message.push_str(" (create it with `metasync infra up --profile …`)"),
+        ErrorKind::Denied if detail.contains("credentials") => message.push_str(
+            " (no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, name an \
+             `aws_profile` in the profile, or run `aws sso login`)",
+        ),
+        _ => {}
     }
     StoreError::new(kind, service, operation, message)
+}
+
+/// An error and its sources in one line, each cause once.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }
 
 /// Build errors of request types (a field the port should have set): never the
