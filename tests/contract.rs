@@ -845,6 +845,62 @@ mod local_only {
             .is_empty());
     }
 
+    /// The CLI and the desktop app may hold one folder at once: two connections see
+    /// each other's writes, and a long poll in one wakes for a send in the other.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_openers_of_one_folder_share_queues_and_state() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let a = metasync_local::open(dir.path(), Default::default()).expect("open a");
+        let b = metasync_local::open(dir.path(), Default::default()).expect("open b");
+        let waiter = {
+            let q = b.queue(EntityType::Show).clone();
+            tokio::spawn(async move {
+                q.receive(Lane::Main, 10, LONG, Duration::from_secs(10))
+                    .await
+                    .expect("long poll")
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        a.queue(EntityType::Show)
+            .send_batch(&[msg("g", "x", "from a")])
+            .await
+            .expect("send");
+        let got = waiter.await.expect("join");
+        assert_eq!(
+            got.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+            ["from a"]
+        );
+        // b holds it in flight; a sees that.
+        assert_eq!(
+            a.queue(EntityType::Show)
+                .depth()
+                .await
+                .expect("depth")
+                .in_flight,
+            1
+        );
+
+        let r = record(EntityType::Show, "s1", RecordStatus::Pending, None);
+        assert_eq!(
+            a.state.put(&r, Expect::Absent).await.expect("put"),
+            Written::Done
+        );
+        assert_eq!(
+            b.state.put(&r, Expect::Absent).await.expect("put"),
+            Written::Conflict
+        );
+        assert!(a
+            .objects
+            .put_if_absent("bronze/x.csv", b"a".to_vec(), "text/csv")
+            .await
+            .expect("put"));
+        assert!(!b
+            .objects
+            .put_if_absent("bronze/x.csv", b"b".to_vec(), "text/csv")
+            .await
+            .expect("put"));
+    }
+
     /// A child process (this test binary, re-run) writes to the local backend and
     /// prints each acknowledged write; the parent kills it with SIGKILL mid-stream, three
     /// times over the same folder, and checks that every acknowledged message and state
