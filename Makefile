@@ -70,8 +70,9 @@ lint:
 unit: moto
 	$(CARGO) test --workspace
 
-# `metasync credentials` through a real Secret Service (gnome-keyring) on a private bus.
-keychain:
+# `metasync credentials` through a real Secret Service (gnome-keyring) on a private bus;
+# the target is the sandbox, the AWS side moto.
+keychain: moto
 	$(CARGO) build -q -p metasync-cli
 	dbus-run-session -- tests/keychain.sh target/debug/metasync
 

@@ -79,5 +79,36 @@ check "target check: an unreachable target exits 1" \
 check "target check: an unknown profile exits 2 naming the known ones" \
   bash -c "'$bin' target check --profile nope $cfg 2>&1 | grep -q 'it has: down, sb, sbrest'"
 for p in sb sbrest down; do "$bin" credentials delete --profile $p --yes >/dev/null; done
+
+# AWS keys from the keychain, against moto: with them `infra up` works with no AWS
+# variables and no ~/.aws; without them it fails saying what to set.
+moto=${METASYNC_MOTO_SERVER:-$(dirname "$0")/../.venv/bin/moto_server}
+moto_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$moto" -H 127.0.0.1 -p "$moto_port" >"$HOME/moto.log" 2>&1 &
+moto_pid=$!
+trap 'kill $sandbox_pid $moto_pid 2>/dev/null; rm -rf "$HOME"' EXIT
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$moto_port") 2>/dev/null && break; sleep 0.1; done
+cat >>"$HOME/metasync.toml" <<TOML
+
+[profiles.cloud]
+backend = "aws"
+region = "us-east-1"
+endpoint_url = "http://127.0.0.1:$moto_port"
+bucket = "kc-bucket"
+table = "kc-table"
+queue_prefix = "kc"
+TOML
+noaws() { env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE "$@"; }
+aws_secret="aws-$RANDOM$RANDOM"
+printf 'AKIAKEYCHAIN\n%s\n' "$aws_secret" | "$bin" credentials set --profile cloud --aws --from-stdin >/dev/null
+check "aws keys: status --aws sees them" "$bin" credentials status --profile cloud --aws
+check "aws keys: apart from the target's (none set)" bash -c "'$bin' credentials status --profile cloud >/dev/null; [ \$? -eq 1 ]"
+noaws "$bin" infra up --profile cloud $cfg >"$out" 2>&1; status=$?
+check "aws keys: infra up with the keychain's keys and no AWS variables" \
+  bash -c "[ $status -eq 0 ] && grep -q 'created  table' '$out' && ! grep -q '$aws_secret' '$out'"
+"$bin" credentials delete --profile cloud --aws --yes >/dev/null
+noaws "$bin" infra up --profile cloud $cfg >"$out" 2>&1; status=$?
+check "aws keys: without them (and no chain) exit 2 saying what to set" \
+  bash -c "[ $status -eq 2 ] && grep -q 'no AWS credentials' '$out'"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

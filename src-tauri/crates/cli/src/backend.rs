@@ -2,7 +2,8 @@
 //! default (SQLite + a directory in the platform's data folder), so Metasync runs with
 //! nothing configured.
 
-use metasync_engine::config::{self, BackendProfile};
+use metasync_engine::config::{self, AwsProfile, BackendProfile};
+use metasync_target::credentials::{self, CredentialsError, Kind};
 use std::path::{Path, PathBuf};
 
 pub struct Chosen {
@@ -50,4 +51,28 @@ pub fn local_dir(data_dir: Option<&Path>) -> Result<PathBuf, String> {
 
 pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Runtime::new().map_err(|e| format!("cannot start: {e}"))
+}
+
+/// The SDK clients of an aws profile: with the profile's AWS keys from the OS keychain
+/// when `metasync credentials set --aws` stored some, else the AWS chain (env, ~/.aws,
+/// SSO). A keychain that cannot be reached (a headless server) means the chain.
+pub async fn aws_clients(
+    name: Option<&str>,
+    profile: &AwsProfile,
+) -> Result<metasync_aws::Clients, String> {
+    let keys = match name.map(|n| credentials::find(n, Kind::Aws)) {
+        None | Some(Ok(None)) => None,
+        Some(Ok(Some(c))) => Some(metasync_aws::StaticKeys {
+            access_key_id: c.key.expose().to_string(),
+            secret_access_key: c.secret.expose().to_string(),
+        }),
+        Some(Err(CredentialsError::Keychain(e))) => {
+            eprintln!("note: the OS keychain is not available ({e}); using the AWS chain");
+            None
+        }
+        Some(Err(e)) => return Err(e.to_string()),
+    };
+    metasync_aws::Clients::new(profile, keys)
+        .await
+        .map_err(|e| e.to_string())
 }

@@ -1,8 +1,8 @@
-//! `metasync credentials set|status|delete --profile P`.
+//! `metasync credentials set|status|delete --profile P [--aws]`.
 
 use crate::output::fail;
 use crate::EXIT_FINDINGS;
-use metasync_target::credentials::{self, Credentials};
+use metasync_target::credentials::{self, Credentials, Kind};
 use metasync_target::Secret;
 use std::io::{BufRead, IsTerminal};
 
@@ -18,6 +18,10 @@ enum Action {
     Set {
         #[arg(long)]
         profile: String,
+        /// The profile's AWS access key id and secret access key instead (used in place
+        /// of the AWS chain: env, ~/.aws, SSO).
+        #[arg(long)]
+        aws: bool,
         /// Read the key and the secret from standard input, one per line (for scripts).
         #[arg(long)]
         from_stdin: bool,
@@ -26,11 +30,17 @@ enum Action {
     Status {
         #[arg(long)]
         profile: String,
+        /// The AWS keys instead of the target's.
+        #[arg(long)]
+        aws: bool,
     },
     /// Remove the profile's credentials from the keychain.
     Delete {
         #[arg(long)]
         profile: String,
+        /// The AWS keys instead of the target's.
+        #[arg(long)]
+        aws: bool,
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
@@ -55,25 +65,39 @@ fn read_from_stdin() -> Result<Credentials, String> {
     })
 }
 
+fn kind(aws: bool) -> (Kind, &'static str) {
+    if aws {
+        (Kind::Aws, "AWS keys")
+    } else {
+        (Kind::Target, "credentials")
+    }
+}
+
 pub fn run(args: Args) -> u8 {
     match args.action {
         Action::Set {
             profile,
+            aws,
             from_stdin,
         } => {
+            let (kind, what) = kind(aws);
             let creds = if from_stdin {
                 match read_from_stdin() {
                     Ok(c) => c,
                     Err(e) => return fail(e),
                 }
             } else {
-                let asked = ask(&format!("Target key or client id for profile {profile}: "))
-                    .and_then(|key| {
-                        Ok(Credentials {
-                            key,
-                            secret: ask("Secret: ")?,
-                        })
-                    });
+                let first = if aws {
+                    "AWS access key id"
+                } else {
+                    "Target key or client id"
+                };
+                let asked = ask(&format!("{first} for profile {profile}: ")).and_then(|key| {
+                    Ok(Credentials {
+                        key,
+                        secret: ask("Secret: ")?,
+                    })
+                });
                 match asked {
                     Ok(c) if !c.key.expose().is_empty() && !c.secret.expose().is_empty() => c,
                     Ok(_) => {
@@ -86,31 +110,36 @@ pub fn run(args: Args) -> u8 {
                     }
                 }
             };
-            match credentials::store(&profile, &creds) {
+            match credentials::store(&profile, kind, &creds) {
                 Ok(()) => {
-                    println!("Stored the credentials of profile {profile} in the OS keychain.");
+                    println!("Stored the {what} of profile {profile} in the OS keychain.");
                     0
                 }
                 Err(e) => fail(e),
             }
         }
-        Action::Status { profile } => match credentials::is_set(&profile) {
-            Ok(true) => {
-                println!("Profile {profile}: credentials are set in the OS keychain.");
-                0
+        Action::Status { profile, aws } => {
+            let (kind, what) = kind(aws);
+            let flag = if aws { " --aws" } else { "" };
+            match credentials::is_set(&profile, kind) {
+                Ok(true) => {
+                    println!("Profile {profile}: {what} are set in the OS keychain.");
+                    0
+                }
+                Ok(false) => {
+                    println!("Profile {profile}: no {what}. Run: metasync credentials set --profile {profile}{flag}");
+                    EXIT_FINDINGS
+                }
+                Err(e) => fail(e),
             }
-            Ok(false) => {
-                println!("Profile {profile}: no credentials. Run: metasync credentials set --profile {profile}");
-                EXIT_FINDINGS
-            }
-            Err(e) => fail(e),
-        },
-        Action::Delete { profile, yes } => {
+        }
+        Action::Delete { profile, aws, yes } => {
+            let (kind, what) = kind(aws);
             if !yes {
                 if !std::io::stdin().is_terminal() {
                     return fail("deleting credentials needs a confirmation: run it in a terminal, or add --yes");
                 }
-                eprint!("Delete the credentials of profile {profile} from the OS keychain? [y/N] ");
+                eprint!("Delete the {what} of profile {profile} from the OS keychain? [y/N] ");
                 let mut answer = String::new();
                 if std::io::stdin().read_line(&mut answer).is_err()
                     || !answer.trim().eq_ignore_ascii_case("y")
@@ -119,13 +148,13 @@ pub fn run(args: Args) -> u8 {
                     return 0;
                 }
             }
-            match credentials::delete(&profile) {
+            match credentials::delete(&profile, kind) {
                 Ok(true) => {
-                    println!("Deleted the credentials of profile {profile}.");
+                    println!("Deleted the {what} of profile {profile}.");
                     0
                 }
                 Ok(false) => {
-                    println!("Profile {profile} had no credentials.");
+                    println!("Profile {profile} had no {what}.");
                     0
                 }
                 Err(e) => fail(e),

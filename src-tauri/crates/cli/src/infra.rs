@@ -65,9 +65,7 @@ pub fn run(args: Args) -> u8 {
                 max_receive_count,
             } => local(data_dir.as_deref(), *max_receive_count, down),
             BackendProfile::Aws(profile) => {
-                let clients = metasync_aws::Clients::new(profile, None)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let clients = backend::aws_clients(chosen.name.as_deref(), profile).await?;
                 let result = if down {
                     metasync_aws::infra::down(&clients, profile).await
                 } else {

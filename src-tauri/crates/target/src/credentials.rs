@@ -1,5 +1,6 @@
-//! Target credentials in the OS keychain (Secret Service on Linux, Keychain on macOS,
-//! Credential Manager on Windows). They are never written to a file by Metasync.
+//! Credentials in the OS keychain (Secret Service on Linux, Keychain on macOS,
+//! Credential Manager on Windows): a profile's target key and secret, and optionally
+//! its AWS access key pair. They are never written to a file by Metasync.
 
 use crate::Secret;
 
@@ -17,14 +18,32 @@ pub enum CredentialsError {
     Keychain(String),
 }
 
-/// The key (or OAuth2 client id) and secret of a profile's target.
+/// Which credentials of a profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The target's key (or OAuth2 client id) and secret.
+    Target,
+    /// An AWS access key id and secret access key (else the AWS chain is used).
+    Aws,
+}
+
+impl Kind {
+    fn account_prefix(self) -> &'static str {
+        match self {
+            Kind::Target => "target",
+            Kind::Aws => "aws",
+        }
+    }
+}
+
+/// A key (or OAuth2 client id, or AWS access key id) and its secret.
 #[derive(Debug, Clone)]
 pub struct Credentials {
     pub key: Secret,
     pub secret: Secret,
 }
 
-fn entry(profile: &str, what: &str) -> Result<keyring::Entry, CredentialsError> {
+fn entry(profile: &str, kind: Kind, what: &str) -> Result<keyring::Entry, CredentialsError> {
     let ok = !profile.is_empty()
         && profile
             .bytes()
@@ -32,32 +51,41 @@ fn entry(profile: &str, what: &str) -> Result<keyring::Entry, CredentialsError> 
     if !ok {
         return Err(CredentialsError::BadProfile(profile.to_string()));
     }
-    keyring::Entry::new(SERVICE, &format!("{profile}/target-{what}"))
-        .map_err(|e| CredentialsError::Keychain(e.to_string()))
+    keyring::Entry::new(
+        SERVICE,
+        &format!("{profile}/{}-{what}", kind.account_prefix()),
+    )
+    .map_err(|e| CredentialsError::Keychain(e.to_string()))
 }
 
-fn read(profile: &str, what: &str) -> Result<Option<Secret>, CredentialsError> {
-    match entry(profile, what)?.get_password() {
+fn read(profile: &str, kind: Kind, what: &str) -> Result<Option<Secret>, CredentialsError> {
+    match entry(profile, kind, what)?.get_password() {
         Ok(v) => Ok(Some(Secret::new(v))),
         Err(keyring::Error::NoEntry) => Ok(None),
         Err(e) => Err(CredentialsError::Keychain(e.to_string())),
     }
 }
 
-pub fn load(profile: &str) -> Result<Credentials, CredentialsError> {
-    match (read(profile, "key")?, read(profile, "secret")?) {
-        (Some(key), Some(secret)) => Ok(Credentials { key, secret }),
-        _ => Err(CredentialsError::Missing(profile.to_string())),
+/// The profile's credentials of this kind, if both parts are set.
+pub fn find(profile: &str, kind: Kind) -> Result<Option<Credentials>, CredentialsError> {
+    match (read(profile, kind, "key")?, read(profile, kind, "secret")?) {
+        (Some(key), Some(secret)) => Ok(Some(Credentials { key, secret })),
+        _ => Ok(None),
     }
 }
 
-pub fn is_set(profile: &str) -> Result<bool, CredentialsError> {
-    Ok(read(profile, "key")?.is_some() && read(profile, "secret")?.is_some())
+/// The profile's target credentials; missing ones are an error.
+pub fn load(profile: &str) -> Result<Credentials, CredentialsError> {
+    find(profile, Kind::Target)?.ok_or_else(|| CredentialsError::Missing(profile.to_string()))
 }
 
-pub fn store(profile: &str, credentials: &Credentials) -> Result<(), CredentialsError> {
+pub fn is_set(profile: &str, kind: Kind) -> Result<bool, CredentialsError> {
+    Ok(find(profile, kind)?.is_some())
+}
+
+pub fn store(profile: &str, kind: Kind, credentials: &Credentials) -> Result<(), CredentialsError> {
     for (what, value) in [("key", &credentials.key), ("secret", &credentials.secret)] {
-        entry(profile, what)?
+        entry(profile, kind, what)?
             .set_password(value.expose())
             .map_err(|e| CredentialsError::Keychain(e.to_string()))?;
     }
@@ -65,10 +93,10 @@ pub fn store(profile: &str, credentials: &Credentials) -> Result<(), Credentials
 }
 
 /// Remove a profile's credentials; `false` when there were none.
-pub fn delete(profile: &str) -> Result<bool, CredentialsError> {
+pub fn delete(profile: &str, kind: Kind) -> Result<bool, CredentialsError> {
     let mut removed = false;
     for what in ["key", "secret"] {
-        match entry(profile, what)?.delete_credential() {
+        match entry(profile, kind, what)?.delete_credential() {
             Ok(()) => removed = true,
             Err(keyring::Error::NoEntry) => {}
             Err(e) => return Err(CredentialsError::Keychain(e.to_string())),
@@ -85,7 +113,10 @@ mod tests {
     fn profile_names_are_checked_before_the_keychain_is_touched() {
         for bad in ["", "a b", "../x", "prod/target"] {
             assert!(
-                matches!(entry(bad, "key"), Err(CredentialsError::BadProfile(_))),
+                matches!(
+                    entry(bad, Kind::Aws, "key"),
+                    Err(CredentialsError::BadProfile(_))
+                ),
                 "{bad:?}"
             );
         }
