@@ -603,6 +603,7 @@ async fn state_batches_keep_their_limits(h: Harness) {
         .map(|i| RecordKey::new(EntityType::Show, format!("missing{i}")))
         .collect();
     keys.extend(records.iter().map(|r| r.key.clone()));
+    keys.reverse();
     let got = s.batch_get(&keys).await.expect("batch get");
     assert_eq!(got, records, "the 30 that exist, by key");
     keys.push(RecordKey::new(EntityType::Show, "one-too-many"));

@@ -43,9 +43,9 @@ pub fn run(args: Args) -> u8 {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match crate::backend::runtime() {
         Ok(r) => r,
-        Err(e) => return fail(format!("cannot start: {e}")),
+        Err(e) => return fail(e),
     };
     let called = match runtime.block_on(metasync_target::check_connection(&target, &creds)) {
         Ok(c) => c,

@@ -126,6 +126,7 @@ impl StateStore for LocalState {
                 for id in &ids {
                     out.extend(get_one(conn, id)?);
                 }
+                out.sort_by(|a, b| a.key.cmp(&b.key));
                 Ok(out)
             })
             .await

@@ -166,7 +166,7 @@ pub struct Run {
 pub trait StateStore: Send + Sync {
     async fn get(&self, key: &RecordKey) -> Result<Option<Record>, StoreError>;
 
-    /// The records among up to [`MAX_BATCH_GET`] keys (absent keys are left out; keys
+    /// The records among up to [`MAX_BATCH_GET`] keys, sorted by key (absent keys are left out; keys
     /// the service did not process are fetched again before this returns).
     async fn batch_get(&self, keys: &[RecordKey]) -> Result<Vec<Record>, StoreError>;
 
