@@ -17,15 +17,17 @@ APT_PACKAGES := build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev libg
 # from AWS.
 MOTO_VERSION := 5.2.5
 
+# The CLI builds with a C compiler only (SQLite is bundled, TLS and the keychain are
+# pure Rust): install one if the machine has none.
 demo:
+	@command -v cc >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq build-essential; }
 	$(CARGO) build --release -q -p metasync-cli
-	@echo "== A clean catalog (shows, seasons, episodes, assets) =="
-	./target/release/metasync validate examples/clean/*.csv
-	@echo
 	@echo "== Files as they arrive from spreadsheets: problems found, nothing sent =="
 	./target/release/metasync validate examples/broken/*.csv --errors-out target/demo-rejects; \
 	  status=$$?; [ $$status -le 1 ] || exit $$status
 	@echo "Rejected rows, annotated for Excel: target/demo-rejects/"
+	@echo
+	./target/release/metasync demo --dir target/demo
 
 test: deps lint unit keychain desktop
 	@echo "make test: all passed"
@@ -87,7 +89,7 @@ bench:
 
 # The target side against the sandbox: quota use, faults, an unknown quota (~2 min).
 bench-target:
-	$(CARGO) run --release -q -p metasync-target --example target_bench
+	$(CARGO) run --release -q -p metasync-catalog-client --example target_bench
 
 # The embedded backend: queue and state throughput on a real folder (~5 s).
 bench-local:

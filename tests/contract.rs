@@ -697,6 +697,7 @@ async fn state_keeps_runs_newest_first(h: Harness) {
             finished_at_ms: None,
             file_hashes: vec![format!("sha-{i}")],
             counts: [("synced".to_string(), 10 * i as u64)].into(),
+            ..Run::default()
         };
         s.put_run(&run).await.expect("put run");
     }

@@ -1,12 +1,16 @@
 //! The target clients against the sandbox server over real HTTP (loopback, free port).
 
+use metasync_catalog_client::{
+    MediaManager, MediaManagerConfig, Rest, RestConfig, Secret, Templates,
+};
 use metasync_engine::gen::Rng;
 use metasync_engine::ratelimit::{LimiterConfig, RateLimiter};
 use metasync_engine::retry::RetryPolicy;
-use metasync_engine::target::{call_with_retries, Attributes, CallError, Target, TargetId};
+use metasync_engine::target::{
+    call_with_retries, Attributes, CallError, Identity, Target, TargetId,
+};
 use metasync_engine::EntityType;
 use metasync_sandbox::{Config, Credentials, Sandbox};
-use metasync_target::{MediaManager, MediaManagerConfig, Rest, RestConfig, Secret, Templates};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -59,10 +63,21 @@ async fn chain(t: &impl Target) -> TargetId {
         )
         .await);
     assert_eq!(
-        ok(t.lookup(EntityType::Show, "nova").await),
+        ok(
+            t.find(EntityType::Show, None, &Identity::Slug("nova".to_string()))
+                .await
+        ),
         Some(show.clone())
     );
-    assert_eq!(ok(t.lookup(EntityType::Show, "absent").await), None);
+    assert_eq!(
+        ok(t.find(
+            EntityType::Show,
+            None,
+            &Identity::Slug("absent".to_string())
+        )
+        .await),
+        None
+    );
     let season = ok(t
         .create(
             EntityType::Season,
@@ -151,7 +166,10 @@ async fn an_expired_token_is_refreshed_once() {
         &attrs(json!({"slug": "b", "title": "B"})),
     )
     .await);
-    ok(t.lookup(EntityType::Show, "b").await);
+    ok(
+        t.find(EntityType::Show, None, &Identity::Slug("b".to_string()))
+            .await,
+    );
     assert_eq!(t.token_fetches(), 2);
     assert_eq!(
         sandbox.stats().unauthorized,
@@ -166,7 +184,10 @@ async fn wrong_credentials_give_one_clear_error_and_no_storm() {
     let sandbox = start(Config::default()).await;
     let t = mm(&sandbox, "wrong-secret", Duration::from_secs(5));
     for _ in 0..20 {
-        match t.lookup(EntityType::Show, "nova").await {
+        match t
+            .find(EntityType::Show, None, &Identity::Slug("nova".to_string()))
+            .await
+        {
             Err(e @ CallError::Auth { .. }) => {
                 assert!(!e.to_string().contains("wrong-secret"), "{e}")
             }
@@ -178,7 +199,8 @@ async fn wrong_credentials_give_one_clear_error_and_no_storm() {
     let r = rest(&sandbox, "wrong-client-secret");
     for _ in 0..20 {
         assert!(matches!(
-            r.lookup(EntityType::Show, "nova").await,
+            r.find(EntityType::Show, None, &Identity::Slug("nova".to_string()))
+                .await,
             Err(CallError::Auth { .. })
         ));
     }
@@ -240,8 +262,14 @@ async fn the_quota_answers_429_with_retry_after() {
         &Credentials::default().secret,
         Duration::from_secs(5),
     );
-    ok(t.lookup(EntityType::Show, "a").await);
-    match t.lookup(EntityType::Show, "a").await {
+    ok(
+        t.find(EntityType::Show, None, &Identity::Slug("a".to_string()))
+            .await,
+    );
+    match t
+        .find(EntityType::Show, None, &Identity::Slug("a".to_string()))
+        .await
+    {
         Err(CallError::Transient {
             throttled: true,
             retry_after: Some(ra),
@@ -289,7 +317,10 @@ async fn faults_are_retried_and_nothing_is_created_twice() {
             let (t, a, slug) = (&t, &a, slug.clone());
             async move {
                 if retry {
-                    if let Some(id) = t.lookup(EntityType::Show, &slug).await? {
+                    if let Some(id) = t
+                        .find(EntityType::Show, None, &Identity::Slug(slug.to_string()))
+                        .await?
+                    {
                         return Ok(id);
                     }
                 }

@@ -2,8 +2,8 @@
 
 use crate::output::fail;
 use crate::EXIT_FINDINGS;
-use metasync_target::credentials::{self, Credentials, Kind};
-use metasync_target::Secret;
+use metasync_catalog_client::credentials::{self, Credentials, Kind};
+use metasync_catalog_client::Secret;
 use std::io::{BufRead, IsTerminal};
 
 #[derive(clap::Args)]

@@ -65,7 +65,9 @@ pub fn run(args: Args) -> u8 {
                 max_receive_count,
             } => local(data_dir.as_deref(), *max_receive_count, down),
             BackendProfile::Aws(profile) => {
-                let clients = backend::aws_clients(chosen.name.as_deref(), profile).await?;
+                let clients = backend::aws_clients(chosen.name.as_deref(), profile)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let result = if down {
                     metasync_aws::infra::down(&clients, profile).await
                 } else {
@@ -105,7 +107,7 @@ fn local(
     max_receive_count: u32,
     down: bool,
 ) -> Result<Vec<Change>, String> {
-    let dir = backend::local_dir(data_dir)?;
+    let dir = backend::local_dir(data_dir).map_err(|e| e.to_string())?;
     let db = dir.join("metasync.db");
     let objects = dir.join("objects");
     let existed = (db.exists(), objects.exists());

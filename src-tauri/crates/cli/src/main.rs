@@ -3,9 +3,11 @@
 
 mod backend;
 mod credentials;
+mod demo;
 mod gen;
 mod infra;
 mod output;
+mod pipeline;
 mod sandbox;
 mod target;
 mod validate;
@@ -38,6 +40,18 @@ enum Command {
     Target(target::Args),
     /// Create or remove a backend's bucket, queues and table (or local database).
     Infra(infra::Args),
+    /// Show what a sync of the files would change, sending nothing.
+    Plan(pipeline::PlanArgs),
+    /// Validate, land, enqueue and sync files to the profile's target.
+    Sync(pipeline::SyncArgs),
+    /// Work the queues: call the target for every queued record.
+    Worker(pipeline::WorkerArgs),
+    /// Queue depths, failures by code, the last runs.
+    Status(pipeline::StatusArgs),
+    /// Triage: list, show, retry (with edits) or discard failures.
+    Failures(pipeline::FailuresArgs),
+    /// The whole pipeline on the embedded backend against an in-process sandbox.
+    Demo(demo::Args),
 }
 
 /// Exit codes: 0 all good, 1 findings, 2 unusable input or configuration.
@@ -53,6 +67,12 @@ fn main() -> ExitCode {
         Command::Credentials(args) => credentials::run(args),
         Command::Target(args) => target::run(args),
         Command::Infra(args) => infra::run(args),
+        Command::Plan(args) => pipeline::plan(args),
+        Command::Sync(args) => pipeline::sync(args),
+        Command::Worker(args) => pipeline::worker(args),
+        Command::Status(args) => pipeline::status(args),
+        Command::Failures(args) => pipeline::failures(args),
+        Command::Demo(args) => demo::run(args),
     };
     ExitCode::from(code)
 }

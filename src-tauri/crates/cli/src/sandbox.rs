@@ -32,6 +32,9 @@ pub struct Args {
     /// Send X-RateLimit-Remaining and X-RateLimit-Reset headers.
     #[arg(long)]
     rate_headers: bool,
+    /// Refuse (400) titles containing this text: a record for triage to fix.
+    #[arg(long, value_name = "TEXT")]
+    refuse_title: Option<String>,
 }
 
 pub fn run(args: Args) -> u8 {
@@ -51,6 +54,7 @@ pub fn run(args: Args) -> u8 {
         timeout_rate: args.timeout_rate,
         seed: args.seed,
         rate_headers: args.rate_headers,
+        refuse_title: args.refuse_title.clone(),
         ..Config::default()
     };
     let runtime = match tokio::runtime::Runtime::new() {

@@ -3,9 +3,9 @@
 
 use crate::output::fail;
 use crate::EXIT_FINDINGS;
+use metasync_catalog_client::credentials;
 use metasync_engine::config::{self, Dialect};
 use metasync_engine::target::CallError;
-use metasync_target::credentials;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -47,7 +47,8 @@ pub fn run(args: Args) -> u8 {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let called = match runtime.block_on(metasync_target::check_connection(&target, &creds)) {
+    let called = match runtime.block_on(metasync_catalog_client::check_connection(&target, &creds))
+    {
         Ok(c) => c,
         Err(e) => return fail(e),
     };

@@ -544,8 +544,10 @@ impl<W: Write> Generator<W> {
                 "episode",
                 &episode_key,
                 kind,
+                // Numbered: an asset is found again by object type and title under
+                // its episode, so two clips of one episode must not share a title.
                 &format!(
-                    "{ep_title} | {}",
+                    "{ep_title} | {} {c}",
                     if kind == "preview" { "Preview" } else { "Clip" }
                 ),
                 &rng.range(30, 600).to_string(),

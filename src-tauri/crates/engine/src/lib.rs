@@ -8,6 +8,7 @@ pub mod gen;
 pub mod ingest;
 pub mod keyset;
 pub mod mapping;
+pub mod pipeline;
 pub mod ports;
 pub mod ratelimit;
 pub mod retry;

@@ -1,76 +1,11 @@
-//! The target catalog port: what the sync needs from a catalog API, whatever its
-//! dialect. Adapters (the `target` crate) speak HTTP; the engine only sees outcomes.
+//! Calling the target: one call through the limiter with the retry policy. The port
+//! itself (the `Target` trait and its types) lives in `ports::target`.
+
+pub use crate::ports::target::{Attributes, CallError, Identity, Target, TargetCounters, TargetId};
 
 use crate::ratelimit::RateLimiter;
-use crate::retry::{Decision, ErrorClass, RetryPolicy};
-use crate::EntityType;
+use crate::retry::{Decision, RetryPolicy};
 use std::future::Future;
-use std::time::Duration;
-
-/// An object's id in the target catalog.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct TargetId(pub String);
-
-/// Canonical attributes sent to the target, by field name.
-pub type Attributes = serde_json::Map<String, serde_json::Value>;
-
-/// Why a call did not succeed, typed so the caller can decide without parsing text.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum CallError {
-    /// The object (or the parent named in the call) does not exist.
-    #[error("not found in the target catalog")]
-    NotFound,
-    /// The target refused the request as it is; `message` is its own answer.
-    #[error("the target refused it (HTTP {status}): {message}")]
-    Permanent { status: u16, message: String },
-    /// It may work later. `throttled` is a 429.
-    #[error("temporary failure: {reason}")]
-    Transient {
-        reason: String,
-        retry_after: Option<Duration>,
-        throttled: bool,
-    },
-    /// Credentials were refused (after one token refresh, where there is a token).
-    #[error("the target refused the credentials: {message}")]
-    Auth { message: String },
-}
-
-impl CallError {
-    pub fn class(&self) -> ErrorClass {
-        match self {
-            CallError::NotFound | CallError::Permanent { .. } => ErrorClass::Permanent,
-            CallError::Transient { .. } => ErrorClass::Transient,
-            CallError::Auth { .. } => ErrorClass::Auth,
-        }
-    }
-}
-
-/// A target catalog: look up by natural key, create under a parent, update fields.
-pub trait Target: Send + Sync {
-    /// The object of this type with this slug, if there is one.
-    fn lookup(
-        &self,
-        entity: EntityType,
-        slug: &str,
-    ) -> impl Future<Output = Result<Option<TargetId>, CallError>> + Send;
-
-    /// Create an object (under `parent`, with its type, for all but shows); returns
-    /// its new id.
-    fn create(
-        &self,
-        entity: EntityType,
-        parent: Option<(EntityType, &TargetId)>,
-        attributes: &Attributes,
-    ) -> impl Future<Output = Result<TargetId, CallError>> + Send;
-
-    /// Send only the changed attributes of an existing object.
-    fn update(
-        &self,
-        entity: EntityType,
-        id: &TargetId,
-        changed: &Attributes,
-    ) -> impl Future<Output = Result<(), CallError>> + Send;
-}
 
 /// How a call ended, with the attempts it took.
 #[derive(Debug, PartialEq)]
@@ -137,6 +72,7 @@ mod tests {
     use super::*;
     use crate::ratelimit::LimiterConfig;
     use std::cell::RefCell;
+    use std::time::Duration;
     use tokio::time::Instant;
 
     fn transient(retry_after: Option<u64>, throttled: bool) -> CallError {

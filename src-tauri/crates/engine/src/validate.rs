@@ -61,6 +61,8 @@ pub struct FileHeader<'a> {
     pub path: &'a Path,
     pub entity_type: EntityType,
     pub header: &'a [String],
+    /// Each canonical field the file has, with the index of its column.
+    pub columns: Vec<(&'static Field, usize)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -364,6 +366,11 @@ pub fn validate_sources(
                     path: &paths[i],
                     entity_type: plan.entity_type,
                     header: &src.header,
+                    columns: plan
+                        .cols
+                        .iter()
+                        .filter_map(|c| Some((c.field, c.idx?)))
+                        .collect(),
                 };
                 let sink = sink_for(&header)?;
                 let file = u16::try_from(i).unwrap_or(u16::MAX);

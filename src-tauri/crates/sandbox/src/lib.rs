@@ -83,6 +83,9 @@ pub struct Config {
     pub rate_headers: bool,
     pub token_ttl: Duration,
     pub credentials: Credentials,
+    /// Refuse (400) any title containing this text: a record the target turns down
+    /// although our validation passes it, for triage demos and tests.
+    pub refuse_title: Option<String>,
 }
 
 impl Default for Config {
@@ -99,6 +102,7 @@ impl Default for Config {
             rate_headers: false,
             token_ttl: Duration::from_secs(300),
             credentials: Credentials::default(),
+            refuse_title: None,
         }
     }
 }
@@ -119,7 +123,9 @@ pub struct Stats {
     pub tokens_issued: u64,
     /// Objects by type.
     pub objects: BTreeMap<String, u64>,
-    /// Objects whose type and slug an earlier object already had.
+    /// Objects whose identity an earlier object already had: a show's slug; a season's
+    /// or episode's ordinal under its parent; an asset's object type and title under
+    /// its parent.
     pub duplicates: u64,
 }
 
@@ -244,13 +250,26 @@ fn stats_of(inner: &Inner) -> Stats {
     let mut seen = HashSet::new();
     for o in &inner.objects {
         *stats.objects.entry(o.kind.to_string()).or_insert(0) += 1;
-        if let Some(slug) = &o.slug {
-            if !seen.insert((o.kind, slug.as_str())) {
-                stats.duplicates += 1;
-            }
+        if !seen.insert(identity_of(o)) {
+            stats.duplicates += 1;
         }
     }
     stats
+}
+
+/// What makes an object unique in the catalog (see [`Stats::duplicates`]).
+fn identity_of(o: &Obj) -> (EntityType, Option<String>, String) {
+    let text = |n: &str| match o.attributes.get(n) {
+        Some(Value::String(s)) => s.trim().to_string(),
+        Some(Value::Number(x)) => x.to_string(),
+        _ => String::new(),
+    };
+    let id = match o.kind {
+        EntityType::Show => o.slug.clone().unwrap_or_else(|| o.id.clone()),
+        EntityType::Season | EntityType::Episode => text("ordinal"),
+        EntityType::Asset => format!("{}\u{1f}{}", text("object_type"), text("title")),
+    };
+    (o.kind, o.parent.clone(), id)
 }
 
 fn catalog_of(inner: &Inner) -> Value {
@@ -310,14 +329,16 @@ fn reject(
     }
 }
 
+/// Errors as Media Manager words them: `{"errors": {"field": ["…"]}}` for a refused
+/// attribute, `{"detail": "…"}` otherwise (pbs-media-manager-php's fixtures).
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
-        error(
-            self.status,
-            self.title,
-            &self.detail,
-            self.pointer.as_deref(),
-        )
+        let _ = self.title;
+        let body = match self.pointer.as_deref().and_then(|p| p.rsplit('/').next()) {
+            Some(field) if !field.is_empty() => json!({ "errors": { field: [self.detail] } }),
+            _ => json!({ "detail": self.detail }),
+        };
+        (self.status, axum::Json(body)).into_response()
     }
 }
 
@@ -576,12 +597,34 @@ fn media_manager(
                 .collect();
             axum::Json(json!({ "data": data })).into_response()
         }
-        (&Method::GET, [_, id]) => {
+        (&Method::GET, [collection, id]) | (&Method::GET, [collection, id, "edit"]) => {
             let inner = shared.lock();
-            match inner.by_id.get(*id) {
-                Some(&i) => axum::Json(json!({ "data": doc(&inner.objects[i]) })).into_response(),
-                None => error(StatusCode::NOT_FOUND, "Not found", "No such object.", None),
+            let kind = kind_of_collection(collection);
+            // Shows are found by id or by slug (`GET /shows/{slug}/`).
+            let found = inner.by_id.get(*id).copied().or_else(|| {
+                inner
+                    .objects
+                    .iter()
+                    .position(|o| Some(o.kind) == kind && o.slug.as_deref() == Some(*id))
+            });
+            match found.filter(|&i| Some(inner.objects[i].kind) == kind) {
+                Some(i) => axum::Json(json!({
+                    "data": doc(&inner.objects[i]),
+                    "meta": {"type": "resource"},
+                    "jsonapi": {"version": "1.0"},
+                }))
+                .into_response(),
+                None => not_found(),
             }
+        }
+        (&Method::GET, [parent_collection, parent_id, collection]) => {
+            let (Some(parent_kind), Some(kind)) = (
+                kind_of_collection(parent_collection),
+                kind_of_collection(collection),
+            ) else {
+                return not_found();
+            };
+            children_page(shared, parent_kind, parent_id, kind, segs, query)
         }
         (&Method::POST, ["shows"]) => mm_create(shared, EntityType::Show, None, body),
         (&Method::POST, [parent_collection, parent_id, collection]) => {
@@ -617,6 +660,71 @@ fn media_manager(
             None,
         ),
     }
+}
+
+fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(json!({"detail": "Not found."})),
+    )
+        .into_response()
+}
+
+/// Children of one parent, 25 a page by default (`page-size` up to 50), with
+/// `links.next`; a page past the end is a 404 "Invalid page." as Media Manager answers.
+fn children_page(
+    shared: &Shared,
+    parent_kind: EntityType,
+    parent_id: &str,
+    kind: EntityType,
+    segs: &[&str],
+    query: &str,
+) -> Response {
+    let inner = shared.lock();
+    let parent_ok = inner
+        .by_id
+        .get(parent_id)
+        .is_some_and(|&i| inner.objects[i].kind == parent_kind);
+    if !parent_ok {
+        return not_found();
+    }
+    let size: usize = query_param(query, "page-size")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(25)
+        .clamp(1, 50);
+    let page: usize = query_param(query, "page")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let all: Vec<&Obj> = inner
+        .objects
+        .iter()
+        .filter(|o| o.kind == kind && o.parent.as_deref() == Some(parent_id))
+        .collect();
+    let start = (page - 1) * size;
+    if start > 0 && start >= all.len() {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"detail": "Invalid page."})),
+        )
+            .into_response();
+    }
+    let data: Vec<Value> = all
+        .iter()
+        .skip(start)
+        .take(size)
+        .map(|o| json!({"type": o.kind, "id": o.id, "attributes": o.attributes}))
+        .collect();
+    let path = format!("/api/v1/{}/", segs.join("/"));
+    let next =
+        (start + size < all.len()).then(|| format!("{path}?page={}&page-size={size}", page + 1));
+    axum::Json(json!({
+        "data": data,
+        "links": {"next": next},
+        "meta": {"type": "collection", "pagination": {"count": all.len(), "per_page": size}},
+        "jsonapi": {"version": "1.0"},
+    }))
+    .into_response()
 }
 
 fn jsonapi_attributes(body: &[u8], kind: EntityType) -> Result<Map<String, Value>, Rejection> {
@@ -665,7 +773,12 @@ fn mm_create(
                 axum::Json(json!({"data": {"type": kind, "id": id}})),
             )
                 .into_response();
-            let location = format!("/api/v1/{kind}s/{id}/");
+            // Asset creates answer with the asset's edit URL (station clients strip
+            // the trailing `edit/`).
+            let location = match kind {
+                EntityType::Asset => format!("/api/v1/assets/{id}/edit/"),
+                _ => format!("/api/v1/{kind}s/{id}/"),
+            };
             if let Ok(v) = HeaderValue::from_str(&location) {
                 r.headers_mut().insert(header::LOCATION, v);
             }
@@ -698,12 +811,14 @@ fn rest(shared: &Shared, method: &Method, segs: &[&str], query: &str, body: &[u8
     match (method, &segs[1..]) {
         (&Method::GET, []) => {
             let slug = query_param(query, "slug");
+            let parent = query_param(query, "parent_id");
             let inner = shared.lock();
             let items: Vec<Value> = inner
                 .objects
                 .iter()
                 .filter(|o| o.kind == kind && (slug.is_none() || o.slug == slug))
-                .map(|o| json!({"id": o.id, "slug": o.slug, "parent_id": o.parent}))
+                .filter(|o| parent.is_none() || o.parent == parent)
+                .map(|o| json!({"id": o.id, "slug": o.slug, "parent_id": o.parent, "attributes": o.attributes}))
                 .collect();
             axum::Json(json!({ "items": items })).into_response()
         }
@@ -826,6 +941,28 @@ fn validate(
     Ok(())
 }
 
+fn refused_title(
+    shared: &Shared,
+    attributes: &Map<String, Value>,
+    base: &str,
+) -> Result<(), Rejection> {
+    let (Some(refuse), Some(title)) = (
+        shared.cfg.refuse_title.as_deref(),
+        attributes.get("title").and_then(Value::as_str),
+    ) else {
+        return Ok(());
+    };
+    if title.contains(refuse) {
+        return Err(reject(
+            StatusCode::BAD_REQUEST,
+            "Invalid attribute",
+            &format!("Titles containing \"{refuse}\" are not accepted."),
+            Some(&format!("{base}/title")),
+        ));
+    }
+    Ok(())
+}
+
 fn create(
     shared: &Shared,
     kind: EntityType,
@@ -834,6 +971,7 @@ fn create(
     base: &str,
 ) -> Result<String, Rejection> {
     validate(kind, &attributes, true, base)?;
+    refused_title(shared, &attributes, base)?;
     let mut inner = shared.lock();
     if let Some((parent_kind, parent_id)) = parent {
         let ok = inner
@@ -875,6 +1013,7 @@ fn update(
     base: &str,
 ) -> Result<(), Rejection> {
     validate(kind, &changed, false, base)?;
+    refused_title(shared, &changed, base)?;
     let mut inner = shared.lock();
     let Some(&i) = inner.by_id.get(id) else {
         return Err(reject(

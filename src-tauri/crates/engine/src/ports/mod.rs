@@ -11,6 +11,7 @@ pub mod faults;
 mod objects;
 mod queue;
 mod state;
+pub mod target;
 
 pub use calls::{CallCount, CallCounter, Calls, Service};
 pub use objects::{check_key, check_prefix, Object, ObjectMeta, ObjectStore};
@@ -21,7 +22,7 @@ pub use queue::{
 };
 pub use state::{
     check_batch, put_all, Expect, LastError, Lease, Page, Record, RecordKey, RecordStatus, Run,
-    StateStore, Written, MAX_BATCH_GET, MAX_BATCH_PUT,
+    RunKind, StateStore, Written, MAX_BATCH_GET, MAX_BATCH_PUT,
 };
 
 use crate::retry::ErrorClass;

@@ -149,10 +149,32 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
-/// One sync run: who started it, when, on which files, and how it ended.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// What a run record stands for.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum RunKind {
+    /// A sync of files.
+    #[default]
+    Sync,
+    /// A triage action (retry, edit, discard), recorded with who and when.
+    Triage,
+}
+
+/// One sync run (or triage action): who started it, when, on which files, and how it
+/// ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Run {
     pub id: String,
+    #[serde(default)]
+    pub kind: RunKind,
+    /// The profile it ran on (empty: the embedded default).
+    #[serde(default)]
+    pub profile: String,
+    /// For a triage action: what was done, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     pub who: String,
     pub started_at_ms: i64,
     pub finished_at_ms: Option<i64>,

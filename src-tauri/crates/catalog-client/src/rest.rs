@@ -1,11 +1,11 @@
 //! Generic REST with OAuth2 client credentials.
 
-use crate::http::{first_id, read};
+use crate::http::{matches, read, Counters};
 use crate::{check_url, client, id_from_location, BuildError, Secret};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use metasync_engine::ratelimit::RateLimiter;
-use metasync_engine::target::{Attributes, CallError, Target, TargetId};
+use metasync_engine::target::{Attributes, CallError, Identity, Target, TargetCounters, TargetId};
 use metasync_engine::EntityType;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -42,6 +42,7 @@ pub struct Rest {
     limiter: Option<Arc<RateLimiter>>,
     refused: AtomicBool,
     token_fetches: AtomicU64,
+    counters: Counters,
 }
 
 /// Percent-encode a value for a URL (everything but RFC 3986 unreserved characters).
@@ -89,6 +90,7 @@ impl Rest {
             limiter,
             refused: AtomicBool::new(false),
             token_fetches: AtomicU64::new(0),
+            counters: Counters::default(),
         })
     }
 
@@ -118,7 +120,7 @@ impl Rest {
                 "application/x-www-form-urlencoded",
             )
             .body("grant_type=client_credentials");
-        let (_, _, body) = match read(request.send().await, None).await {
+        let (_, _, body) = match read(request.send().await, None, &self.counters).await {
             Err(CallError::Auth { message }) | Err(CallError::Permanent { message, .. }) => {
                 self.refused.store(true, Ordering::Relaxed);
                 return Err(CallError::Auth {
@@ -166,7 +168,14 @@ impl Rest {
         let token = self.bearer(None).await?;
         let send = |t: &Secret| {
             let request = build(t).bearer_auth(t.expose());
-            async move { read(request.send().await, self.limiter.as_deref()).await }
+            async move {
+                read(
+                    request.send().await,
+                    self.limiter.as_deref(),
+                    &self.counters,
+                )
+                .await
+            }
         };
         let result = match send(&token).await {
             Err(CallError::Auth { .. }) => {
@@ -189,14 +198,41 @@ impl Rest {
 }
 
 impl Target for Rest {
-    async fn lookup(&self, entity: EntityType, slug: &str) -> Result<Option<TargetId>, CallError> {
-        let url = format!(
-            "{}{}",
-            self.base,
-            fill(&self.templates.lookup, entity, None, Some(slug))
-        );
+    /// A show by the lookup template's slug; a child among `/{type}s?parent_id={id}`.
+    /// Either way the identity of what comes back is checked.
+    async fn find(
+        &self,
+        entity: EntityType,
+        parent: Option<(EntityType, &TargetId)>,
+        identity: &Identity,
+    ) -> Result<Option<TargetId>, CallError> {
+        let url = match (identity, parent) {
+            (Identity::Slug(slug), _) => format!(
+                "{}{}",
+                self.base,
+                fill(&self.templates.lookup, entity, None, Some(slug))
+            ),
+            (_, Some((_, pid))) => format!(
+                "{}{}?parent_id={}",
+                self.base,
+                fill(&self.templates.create, entity, None, None),
+                encode(&pid.0)
+            ),
+            _ => return Ok(None),
+        };
         let (_, body) = self.send(|_| self.http.get(&url)).await?;
-        Ok(first_id(&body, "items"))
+        let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        Ok(v["items"].as_array().and_then(|items| {
+            items
+                .iter()
+                .find(|o| matches(identity, &o["attributes"]))
+                .and_then(|o| o["id"].as_str())
+                .map(|id| TargetId(id.to_string()))
+        }))
+    }
+
+    fn counters(&self) -> TargetCounters {
+        self.counters.snapshot()
     }
 
     async fn create(

@@ -7,13 +7,13 @@
 //!    lost or doubled, and attempts per create are ≤ 1.1 on average.
 //! 3. Quota unknown to the client, sandbox at 50/s: 429s ≤ 5% after the first 10 s.
 
+use metasync_catalog_client::{MediaManager, MediaManagerConfig, Secret};
 use metasync_engine::gen::Rng;
 use metasync_engine::ratelimit::{LimiterConfig, RateLimiter};
 use metasync_engine::retry::RetryPolicy;
-use metasync_engine::target::{call_with_retries, Attributes, CallError, Target};
+use metasync_engine::target::{call_with_retries, Attributes, CallError, Identity, Target};
 use metasync_engine::EntityType;
 use metasync_sandbox::{Config, Credentials, Sandbox};
-use metasync_target::{MediaManager, MediaManagerConfig, Secret};
 use serde_json::json;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -63,7 +63,10 @@ async fn create(
         let (t, attrs, slug) = (t.clone(), attrs.clone(), slug.clone());
         async move {
             if retry {
-                if let Some(id) = t.lookup(EntityType::Show, &slug).await? {
+                if let Some(id) = t
+                    .find(EntityType::Show, None, &Identity::Slug(slug.to_string()))
+                    .await?
+                {
                     return Ok(id);
                 }
             }

@@ -22,7 +22,9 @@ pub use secret::Secret;
 use metasync_engine::config::{Dialect, TargetProfile};
 use metasync_engine::gen::Rng;
 use metasync_engine::ratelimit::RateLimiter;
-use metasync_engine::target::{call_with_retries, Attributes, CallError, Called, Target, TargetId};
+use metasync_engine::target::{
+    call_with_retries, Attributes, CallError, Called, Identity, Target, TargetCounters, TargetId,
+};
 use metasync_engine::EntityType;
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,19 +75,32 @@ pub async fn check_connection(
     let client = connect(profile, credentials, None)?;
     let mut rng = Rng::new(0x2545_F491_4F6C_DD1D);
     let mut jitter = move || rng.unit();
+    let probe = Identity::Slug("metasync-connection-check".into());
     Ok(
         call_with_retries(&profile.retry, &limiter, &mut jitter, || {
-            client.lookup(EntityType::Show, "metasync-connection-check")
+            client.find(EntityType::Show, None, &probe)
         })
         .await,
     )
 }
 
 impl Target for AnyTarget {
-    async fn lookup(&self, entity: EntityType, slug: &str) -> Result<Option<TargetId>, CallError> {
+    async fn find(
+        &self,
+        entity: EntityType,
+        parent: Option<(EntityType, &TargetId)>,
+        identity: &Identity,
+    ) -> Result<Option<TargetId>, CallError> {
         match self {
-            Self::MediaManager(t) => t.lookup(entity, slug).await,
-            Self::Rest(t) => t.lookup(entity, slug).await,
+            Self::MediaManager(t) => t.find(entity, parent, identity).await,
+            Self::Rest(t) => t.find(entity, parent, identity).await,
+        }
+    }
+
+    fn counters(&self) -> TargetCounters {
+        match self {
+            Self::MediaManager(t) => t.counters(),
+            Self::Rest(t) => t.counters(),
         }
     }
 
@@ -143,13 +158,15 @@ fn check_url(field: &'static str, value: &str) -> Result<String, BuildError> {
     }
 }
 
-/// The last non-empty path segment of a `Location` header: the new object's id.
+/// The new object's id from a `Location` header: the last path segment that is not
+/// `edit` (Media Manager answers asset creates with `…/assets/{id}/edit/`; see the
+/// station clients tamw-wnet/PBS_Media_Manager_Client and pbs-media-manager-php).
 fn id_from_location(location: &str) -> Option<String> {
     location
         .split(['?', '#'])
         .next()?
         .rsplit('/')
-        .find(|s| !s.is_empty())
+        .find(|s| !s.is_empty() && *s != "edit")
         .map(String::from)
 }
 
@@ -168,6 +185,10 @@ mod tests {
             Some("abc")
         );
         assert_eq!(id_from_location("/"), None);
+        assert_eq!(
+            id_from_location("https://media.pbs.org/api/v1/assets/0f3c-9a/edit/").as_deref(),
+            Some("0f3c-9a")
+        );
     }
 
     #[test]

@@ -2,10 +2,11 @@
 
 use metasync_engine::ratelimit::{RateHeaders, RateLimiter};
 use metasync_engine::retry::{classify_status, ErrorClass};
-use metasync_engine::target::{CallError, TargetId};
+use metasync_engine::target::{CallError, Identity, TargetCounters};
 use reqwest::header::HeaderMap;
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// A transport failure (timeout, refused or reset connection, broken body).
@@ -61,10 +62,21 @@ pub fn rate_headers(headers: &HeaderMap) -> RateHeaders {
     }
 }
 
-/// The target's own words from an error body: JSON:API `errors[0]`, an OAuth2 `error`,
-/// or the start of the text.
+/// The target's own words from an error body, as a sentence naming the field: Media
+/// Manager's `{"detail": …}` and `{"errors": {"field": ["…"]}}` (nested under `meta` for
+/// some), JSON:API `errors[0]`, an OAuth2 `error`, or the start of the text.
 pub fn message(body: &str) -> String {
     if let Ok(v) = serde_json::from_str::<Value>(body) {
+        if let Some(d) = v["detail"].as_str() {
+            return d.to_string();
+        }
+        if let Some(obj) = v["errors"].as_object() {
+            let mut parts = Vec::new();
+            collect_field_errors(obj, &mut parts);
+            if !parts.is_empty() {
+                return parts.join("; ");
+            }
+        }
         if let Some(e) = v["errors"].get(0) {
             let detail = e["detail"].as_str().or(e["title"].as_str()).unwrap_or("");
             return match e["source"]["pointer"].as_str() {
@@ -79,18 +91,70 @@ pub fn message(body: &str) -> String {
     body.chars().take(300).collect()
 }
 
-/// The id of the first object in a list answer (`{"<list>": [{"id": …}, …]}`).
-pub fn first_id(body: &str, list: &str) -> Option<TargetId> {
-    let v: Value = serde_json::from_str(body).ok()?;
-    let id = v[list].as_array()?.first()?["id"].as_str()?;
-    Some(TargetId(id.to_string()))
+fn collect_field_errors(obj: &serde_json::Map<String, Value>, out: &mut Vec<String>) {
+    for (field, v) in obj {
+        match v {
+            Value::Array(items) => {
+                let texts: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+                if !texts.is_empty() {
+                    out.push(format!("{field}: {}", texts.join(" ")));
+                }
+            }
+            Value::String(s) => out.push(format!("{field}: {s}")),
+            Value::Object(inner) => collect_field_errors(inner, out),
+            _ => {}
+        }
+    }
+}
+
+/// Requests a client sent and how many were answered 429.
+#[derive(Debug, Default)]
+pub struct Counters {
+    requests: AtomicU64,
+    throttled: AtomicU64,
+}
+
+impl Counters {
+    pub fn snapshot(&self) -> TargetCounters {
+        TargetCounters {
+            requests: self.requests.load(Ordering::Relaxed),
+            throttled: self.throttled.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Does an object's attributes carry this identity? A lookup never takes a result on
+/// trust: it checks what came back.
+pub fn matches(identity: &Identity, attributes: &Value) -> bool {
+    let text = |name: &str| attributes[name].as_str().map(str::trim);
+    match identity {
+        Identity::Slug(slug) => text("slug") == Some(slug.as_str()),
+        Identity::Ordinal(n) => {
+            let v = &attributes["ordinal"];
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                == Some(u64::from(*n))
+        }
+        Identity::Asset { object_type, title } => {
+            text("object_type") == Some(object_type.as_str())
+                && text("title") == Some(title.as_str())
+        }
+    }
 }
 
 /// Read an answer: the success with its headers and body, or the typed failure.
 pub async fn read(
     response: Result<Response, reqwest::Error>,
     limiter: Option<&RateLimiter>,
+    counters: &Counters,
 ) -> Result<(StatusCode, HeaderMap, String), CallError> {
+    counters.requests.fetch_add(1, Ordering::Relaxed);
+    if response
+        .as_ref()
+        .is_ok_and(|r| r.status() == StatusCode::TOO_MANY_REQUESTS)
+    {
+        counters.throttled.fetch_add(1, Ordering::Relaxed);
+    }
     let response = response.map_err(|e| transport(&e))?;
     let status = response.status();
     let headers = response.headers().clone();
@@ -128,17 +192,18 @@ mod tests {
             "title is required. (/data/attributes/title)"
         );
         assert_eq!(message(r#"{"error":"invalid_client"}"#), "invalid_client");
-        assert_eq!(message("plain"), "plain");
-    }
-
-    #[test]
-    fn first_ids_of_list_answers() {
+        assert_eq!(message(r#"{"detail":"Not found."}"#), "Not found.");
         assert_eq!(
-            first_id(r#"{"data":[{"id":"a"},{"id":"b"}]}"#, "data"),
-            Some(TargetId("a".into()))
+            message(
+                r#"{"errors":{"meta":{"segment":["Episode with this ordinal and segment already exists."]}}}"#
+            ),
+            "segment: Episode with this ordinal and segment already exists."
         );
-        assert_eq!(first_id(r#"{"items":[]}"#, "items"), None);
-        assert_eq!(first_id("not json", "items"), None);
+        assert_eq!(
+            message(r#"{"errors":{"title":["This field may not be blank."]}}"#),
+            "title: This field may not be blank."
+        );
+        assert_eq!(message("plain"), "plain");
     }
 
     #[test]

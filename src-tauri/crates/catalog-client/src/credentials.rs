@@ -12,7 +12,7 @@ pub enum CredentialsError {
         "the profile name {0:?} is empty or has characters other than letters, digits, - and _"
     )]
     BadProfile(String),
-    #[error("no credentials for profile {0}: run `metasync credentials set --profile {0}`")]
+    #[error("no credentials for profile {0}: run `metasync credentials set --profile {0}`, or set METASYNC_TARGET_KEY and METASYNC_TARGET_SECRET")]
     Missing(String),
     #[error("the OS keychain is not available: {0}. On Linux a Secret Service (GNOME Keyring or KWallet) must be running and unlocked")]
     Keychain(String),
@@ -77,6 +77,60 @@ pub fn find(profile: &str, kind: Kind) -> Result<Option<Credentials>, Credential
 /// The profile's target credentials; missing ones are an error.
 pub fn load(profile: &str) -> Result<Credentials, CredentialsError> {
     find(profile, Kind::Target)?.ok_or_else(|| CredentialsError::Missing(profile.to_string()))
+}
+
+/// Where a profile's target credentials came from (logged; the values never are).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Keychain,
+    /// `METASYNC_TARGET_KEY` / `METASYNC_TARGET_SECRET`.
+    Environment,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Keychain => "the OS keychain",
+            Source::Environment => "METASYNC_TARGET_KEY / METASYNC_TARGET_SECRET",
+        }
+    }
+}
+
+/// The environment variables a headless run (CI, a server, a container) sets instead
+/// of the keychain.
+pub const ENV_KEY: &str = "METASYNC_TARGET_KEY";
+pub const ENV_SECRET: &str = "METASYNC_TARGET_SECRET";
+
+/// A profile's target credentials: the keychain's when it has them (it wins when both
+/// are set), else the environment's. Call it outside an async runtime: the keychain
+/// client blocks.
+pub fn resolve(
+    profile: &str,
+    var: impl Fn(&str) -> Option<String>,
+) -> Result<(Credentials, Source), CredentialsError> {
+    let keychain = find(profile, Kind::Target);
+    if let Ok(Some(c)) = keychain {
+        return Ok((c, Source::Keychain));
+    }
+    let env = (var(ENV_KEY), var(ENV_SECRET));
+    if let (Some(key), Some(secret)) = env {
+        if !key.is_empty() && !secret.is_empty() {
+            return Ok((
+                Credentials {
+                    key: Secret::new(key),
+                    secret: Secret::new(secret),
+                },
+                Source::Environment,
+            ));
+        }
+    }
+    match keychain {
+        Err(CredentialsError::Keychain(e)) => Err(CredentialsError::Keychain(format!(
+            "{e}; or set {ENV_KEY} and {ENV_SECRET}"
+        ))),
+        Err(e) => Err(e),
+        Ok(_) => Err(CredentialsError::Missing(profile.to_string())),
+    }
 }
 
 pub fn is_set(profile: &str, kind: Kind) -> Result<bool, CredentialsError> {

@@ -1,0 +1,686 @@
+//! Consume: workers receive messages, process their records in group order and write
+//! the outcome to the sync state. For each record: skip it if the state already holds
+//! its hash; wait (the message comes back later) while its parent has no target id;
+//! create or update only the changed fields; record target id and hash.
+//!
+//! Nothing created twice: an earlier attempt may have reached the target when the
+//! message was received before (a crash between the call and the state write), when a
+//! transient failure hit a create (a timeout after the target did the work), or when
+//! triage sends a record again. Only then does a create first find the object again
+//! ([`Identity`]); a clean first attempt spends no lookup. The receive count is the
+//! intent marker, so no per-record in-progress write is needed: one state write per
+//! record.
+//!
+//! A message is deleted only when every record in it is resolved (synced, unchanged or
+//! failed for good); while it is worked on, its visibility is extended so no second
+//! worker takes it.
+
+use super::enqueue::{Message, QueuedRecord};
+use super::record::CanonicalRecord;
+use super::summary::{FailureCode, Outcome};
+use crate::gen::Rng;
+use crate::ports::{
+    Backend, Expect, Lane, LastError, Queue, Receipt, Received, Record, RecordKey, RecordStatus,
+    StoreError, Written, MAX_BATCH_ENTRIES, MAX_BATCH_GET, MAX_RECEIVE,
+};
+use crate::ratelimit::RateLimiter;
+use crate::retry::RetryPolicy;
+use crate::target::{call_with_retries, CallError, Target, TargetId};
+use crate::EntityType;
+use futures_util::future::{join_all, select, Either};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Who is working (recorded with failures).
+    pub owner: String,
+    /// Receive loops per queue.
+    pub concurrency: usize,
+    /// How long a received message stays hidden; extended while it is worked on.
+    pub visibility: Duration,
+    /// Long poll of one receive.
+    pub wait: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            owner: "metasync".into(),
+            concurrency: 8,
+            visibility: Duration::from_secs(60),
+            wait: Duration::from_secs(1),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// What happened to one record, as the worker reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub run_id: String,
+    pub key: RecordKey,
+    pub outcome: Outcome,
+    /// Set for a record that was already resolved when it was received again.
+    pub already: bool,
+    /// Target calls this record took (lookups included) and how many were 429s.
+    pub calls: u32,
+    pub throttled: u32,
+    /// Time of the successful write call, for latency percentiles.
+    pub latency: Option<Duration>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("the target refused the credentials; the worker stopped: {0}")]
+    Auth(String),
+}
+
+/// The record could not be resolved now; the message comes back after `after`.
+struct Later {
+    after: Duration,
+}
+
+pub struct Worker<'a, T: Target> {
+    backend: &'a Backend,
+    target: &'a T,
+    limiter: &'a RateLimiter,
+    cfg: WorkerConfig,
+    /// Target ids known to this worker (parents synced here, or read once).
+    ids: Mutex<HashMap<RecordKey, String>>,
+    jitter: Mutex<Rng>,
+    stopped: Mutex<Option<String>>,
+    cancelled: AtomicBool,
+    on_event: &'a (dyn Fn(&Event) + Send + Sync),
+}
+
+impl<'a, T: Target> Worker<'a, T> {
+    pub fn new(
+        backend: &'a Backend,
+        target: &'a T,
+        limiter: &'a RateLimiter,
+        cfg: WorkerConfig,
+        on_event: &'a (dyn Fn(&Event) + Send + Sync),
+    ) -> Self {
+        Self {
+            backend,
+            target,
+            limiter,
+            cfg,
+            ids: Mutex::default(),
+            jitter: Mutex::new(Rng::new(crate::ports::jitter_seed())),
+            stopped: Mutex::new(None),
+            cancelled: AtomicBool::new(false),
+            on_event,
+        }
+    }
+
+    /// Target ids the caller already knows (the plan read them).
+    pub fn know(&self, ids: impl IntoIterator<Item = (RecordKey, String)>) {
+        self.ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(ids);
+    }
+
+    /// Stop receiving; messages in hand are finished.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+    }
+
+    fn unit(&self) -> f64 {
+        self.jitter.lock().unwrap_or_else(|e| e.into_inner()).unit()
+    }
+
+    fn auth_stopped(&self) -> Result<(), WorkerError> {
+        match &*self.stopped.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(m) => Err(WorkerError::Auth(m.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Work one type's queue. With `until_empty`, return once the queue holds nothing
+    /// visible or in flight; else keep polling until cancelled.
+    pub async fn run(&self, entity: EntityType, until_empty: bool) -> Result<(), WorkerError> {
+        let queue = self.backend.queue(entity).as_ref();
+        let loops = (0..self.cfg.concurrency.max(1)).map(|_| self.receive_loop(queue, until_empty));
+        for r in join_all(loops).await {
+            r?;
+        }
+        self.auth_stopped()
+    }
+
+    async fn receive_loop(&self, queue: &dyn Queue, until_empty: bool) -> Result<(), WorkerError> {
+        loop {
+            self.auth_stopped()?;
+            if self.cancelled.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            let msgs = queue
+                .receive(Lane::Main, MAX_RECEIVE, self.cfg.visibility, self.cfg.wait)
+                .await?;
+            if msgs.is_empty() {
+                if until_empty {
+                    let d = queue.depth().await?;
+                    if d.visible == 0 && d.in_flight == 0 {
+                        return Ok(());
+                    }
+                }
+                continue;
+            }
+            self.work_batch(queue, msgs).await?;
+        }
+    }
+
+    /// Process received messages: groups side by side, a group's messages in order,
+    /// visibility extended while it takes.
+    async fn work_batch(&self, queue: &dyn Queue, msgs: Vec<Received>) -> Result<(), WorkerError> {
+        let mut parsed: Vec<(Received, Message)> = Vec::new();
+        for m in msgs {
+            match serde_json::from_str::<Message>(&m.body) {
+                Ok(body) => parsed.push((m, body)),
+                // Not ours to read: straight to the dead-letter queue, where the drainer
+                // files it for staff.
+                Err(_) => queue.send_to_dead_letter(&m).await?,
+            }
+        }
+        let keys: Vec<RecordKey> = parsed
+            .iter()
+            .flat_map(|(_, b)| b.records.iter().map(|r| r.record.record_key()))
+            .collect();
+        let mut states: HashMap<RecordKey, Record> = HashMap::new();
+        for chunk in keys.chunks(MAX_BATCH_GET) {
+            let mut chunk = chunk.to_vec();
+            chunk.sort();
+            chunk.dedup();
+            for r in self.backend.state.batch_get(&chunk).await? {
+                states.insert(r.key.clone(), r);
+            }
+        }
+        let mut groups: Vec<Vec<&(Received, Message)>> = Vec::new();
+        for m in &parsed {
+            match groups.iter_mut().find(|g| g[0].0.group_id == m.0.group_id) {
+                Some(g) => g.push(m),
+                None => groups.push(vec![m]),
+            }
+        }
+        let states = &states;
+        let work = join_all(groups.into_iter().map(|g| async move {
+            let mut out = Vec::new();
+            for (m, body) in g {
+                out.push((m, self.work_message(m, body, states).await));
+            }
+            out
+        }));
+        let mut work = std::pin::pin!(work);
+        let results = loop {
+            let tick = std::pin::pin!(tokio::time::sleep(self.cfg.visibility / 3));
+            match select(work.as_mut(), tick).await {
+                Either::Left((r, _)) => break r,
+                Either::Right(_) => {
+                    for (m, _) in &parsed {
+                        // A message whose receipt is gone was already handled.
+                        let _ = queue
+                            .change_visibility(&m.receipt, self.cfg.visibility)
+                            .await;
+                    }
+                }
+            }
+        };
+        let mut done: Vec<Receipt> = Vec::new();
+        for (m, r) in results.into_iter().flatten() {
+            match r {
+                Ok(None) => done.push(m.receipt.clone()),
+                Ok(Some(later)) => {
+                    queue.change_visibility(&m.receipt, later.after).await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        for chunk in done.chunks(MAX_BATCH_ENTRIES) {
+            queue.delete_batch(chunk).await?;
+        }
+        Ok(())
+    }
+
+    /// `None`: every record resolved, delete the message.
+    async fn work_message(
+        &self,
+        m: &Received,
+        body: &Message,
+        states: &HashMap<RecordKey, Record>,
+    ) -> Result<Option<Later>, WorkerError> {
+        let mut later: Option<Later> = None;
+        for qr in &body.records {
+            self.auth_stopped()?;
+            let key = qr.record.record_key();
+            let prior = states.get(&key);
+            let may_exist = m.receive_count > 1 || qr.may_exist;
+            match self.work_record(&body.run_id, qr, prior, may_exist).await? {
+                Ok(()) => {}
+                Err(l) => {
+                    let after = later.as_ref().map_or(l.after, |x| x.after.max(l.after));
+                    later = Some(Later { after });
+                }
+            }
+        }
+        Ok(later)
+    }
+
+    fn emit(&self, run_id: &str, key: &RecordKey, outcome: Outcome, f: impl FnOnce(&mut Event)) {
+        let mut e = Event {
+            run_id: run_id.to_string(),
+            key: key.clone(),
+            outcome,
+            already: false,
+            calls: 0,
+            throttled: 0,
+            latency: None,
+        };
+        f(&mut e);
+        (self.on_event)(&e);
+    }
+
+    async fn parent_id(&self, parent: &RecordKey) -> Result<Result<String, Record>, StoreError> {
+        if let Some(id) = self
+            .ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(parent)
+        {
+            return Ok(Ok(id.clone()));
+        }
+        let state = self.backend.state.get(parent).await?;
+        match state {
+            Some(r) => match (&r.target_id, r.status) {
+                (Some(id), _) => {
+                    self.ids
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(parent.clone(), id.clone());
+                    Ok(Ok(id.clone()))
+                }
+                _ => Ok(Err(r)),
+            },
+            None => Ok(Err(Record::new(parent.clone(), "", RecordStatus::Pending))),
+        }
+    }
+
+    async fn work_record(
+        &self,
+        run_id: &str,
+        qr: &QueuedRecord,
+        prior: Option<&Record>,
+        may_exist: bool,
+    ) -> Result<Result<(), Later>, WorkerError> {
+        let rec = &qr.record;
+        let key = rec.record_key();
+        if let Some(p) = prior.filter(|p| p.hash == qr.hash) {
+            let outcome = match p.status {
+                RecordStatus::Synced => Some(Outcome::Unchanged),
+                RecordStatus::Failed => Some(Outcome::Failed),
+                RecordStatus::Discarded => Some(Outcome::Discarded),
+                _ => None,
+            };
+            if let Some(outcome) = outcome {
+                self.emit(run_id, &key, outcome, |e| e.already = true);
+                return Ok(Ok(()));
+            }
+        }
+        let parent = match rec.parent() {
+            None => None,
+            Some(pk) => match self.parent_id(&pk).await? {
+                Ok(id) => Some((pk.entity, TargetId(id))),
+                Err(p) if matches!(p.status, RecordStatus::Failed | RecordStatus::Discarded) => {
+                    let message = format!(
+                        "Its parent {} {} is {} (not in the target), so this {} cannot be created under it.",
+                        pk.entity,
+                        pk.key,
+                        p.status.as_str(),
+                        rec.entity
+                    );
+                    self.fail(run_id, qr, prior, FailureCode::ParentFailed, message, 0)
+                        .await?;
+                    return Ok(Ok(()));
+                }
+                Err(_) => {
+                    // The parent is on its way (another queue): come back later.
+                    let after = self
+                        .cfg
+                        .retry
+                        .backoff(1, self.unit())
+                        .max(Duration::from_secs(1));
+                    return Ok(Err(Later { after }));
+                }
+            },
+        };
+        let existing = prior.and_then(|p| p.target_id.clone()).map(TargetId);
+        let flagged = AtomicBool::new(may_exist);
+        let (calls, throttled) = (Mutex::new(0u32), Mutex::new(0u32));
+        let count = |e: Option<&CallError>| {
+            *calls.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+            if matches!(
+                e,
+                Some(CallError::Transient {
+                    throttled: true,
+                    ..
+                })
+            ) {
+                *throttled.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+            }
+        };
+        let mut rng = Rng::new(self.unit().to_bits());
+        let mut jitter = move || rng.unit();
+        let started = Instant::now();
+        let parent_ref = parent.as_ref().map(|(t, id)| (*t, id));
+        let called = match &existing {
+            Some(id) => {
+                let changed = if qr.changed.is_empty() || may_exist {
+                    rec.attributes()
+                } else {
+                    rec.attributes_of(qr.changed.iter().map(String::as_str))
+                };
+                call_with_retries(&self.cfg.retry, self.limiter, &mut jitter, || async {
+                    let r = self.target.update(rec.entity, id, &changed).await;
+                    count(r.as_ref().err());
+                    r.map(|()| (id.clone(), false))
+                })
+                .await
+            }
+            None => {
+                let attributes = rec.attributes();
+                let identity = rec.identity();
+                call_with_retries(&self.cfg.retry, self.limiter, &mut jitter, || async {
+                    if flagged.load(Ordering::SeqCst) {
+                        let found = self.target.find(rec.entity, parent_ref, &identity).await;
+                        count(found.as_ref().err());
+                        match found {
+                            Ok(Some(id)) => {
+                                // It is there: bring it up to date instead.
+                                let r = self.target.update(rec.entity, &id, &attributes).await;
+                                count(r.as_ref().err());
+                                return r.map(|()| (id, false));
+                            }
+                            Ok(None) => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    let r = self
+                        .target
+                        .create(rec.entity, parent_ref, &attributes)
+                        .await;
+                    count(r.as_ref().err());
+                    if let Err(CallError::Transient {
+                        throttled: false, ..
+                    }) = &r
+                    {
+                        // The request may have been done even though the answer was lost.
+                        flagged.store(true, Ordering::SeqCst);
+                    }
+                    r.map(|id| (id, true))
+                })
+                .await
+            }
+        };
+        let latency = started.elapsed();
+        let (calls, throttled) = (
+            *calls.lock().unwrap_or_else(|e| e.into_inner()),
+            *throttled.lock().unwrap_or_else(|e| e.into_inner()),
+        );
+        match called.result {
+            Ok((id, created)) => {
+                self.write_synced(run_id, qr, prior, &id).await?;
+                self.ids
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(key.clone(), id.0.clone());
+                let outcome = if created || existing.is_none() {
+                    Outcome::Created
+                } else {
+                    Outcome::Updated
+                };
+                self.emit(run_id, &key, outcome, |e| {
+                    e.calls = calls;
+                    e.throttled = throttled;
+                    e.latency = Some(latency);
+                });
+                Ok(Ok(()))
+            }
+            Err(CallError::Auth { message }) => {
+                *self.stopped.lock().unwrap_or_else(|e| e.into_inner()) = Some(message.clone());
+                Err(WorkerError::Auth(message))
+            }
+            Err(CallError::Transient { reason, .. }) => {
+                let _ = reason;
+                let after = self
+                    .cfg
+                    .retry
+                    .backoff(called.attempts, self.unit())
+                    .max(Duration::from_secs(1));
+                Ok(Err(Later { after }))
+            }
+            Err(e @ (CallError::Permanent { .. } | CallError::NotFound)) => {
+                let code = match &e {
+                    CallError::Permanent { status, .. } => FailureCode::Refused(*status),
+                    _ => FailureCode::NotFound,
+                };
+                let message = match &e {
+                    CallError::Permanent { message, .. } => message.clone(),
+                    other => other.to_string(),
+                };
+                self.fail(run_id, qr, prior, code, message, called.attempts)
+                    .await?;
+                Ok(Ok(()))
+            }
+        }
+    }
+
+    /// Write the synced state; a conflicting writer is re-read and written over (our
+    /// call succeeded, so the target holds this content now).
+    async fn write_synced(
+        &self,
+        run_id: &str,
+        qr: &QueuedRecord,
+        prior: Option<&Record>,
+        id: &TargetId,
+    ) -> Result<(), StoreError> {
+        let mut expect = prior.map_or(Expect::Absent, |p| Expect::Version(p.version));
+        let mut version = prior.map_or(1, |p| p.version + 1);
+        for _ in 0..5 {
+            let mut r = Record::new(
+                qr.record.record_key(),
+                qr.hash.clone(),
+                RecordStatus::Synced,
+            );
+            r.target_id = Some(id.0.clone());
+            r.version = version;
+            r.payload = Some(qr.record.to_json());
+            r.run_id = Some(run_id.to_string());
+            r.updated_at_ms = crate::ports::SystemClock.now_ms();
+            if self.backend.state.put(&r, expect).await? == Written::Done {
+                return Ok(());
+            }
+            match self.backend.state.get(&r.key).await? {
+                Some(now) => {
+                    expect = Expect::Version(now.version);
+                    version = now.version + 1;
+                }
+                None => {
+                    expect = Expect::Absent;
+                    version = 1;
+                }
+            }
+        }
+        Err(StoreError::new(
+            crate::ports::ErrorKind::Throttled,
+            crate::ports::Service::State,
+            "PutItem",
+            "the record kept changing under us; it will be tried again",
+        ))
+    }
+
+    async fn fail(
+        &self,
+        run_id: &str,
+        qr: &QueuedRecord,
+        prior: Option<&Record>,
+        code: FailureCode,
+        message: String,
+        attempts: u32,
+    ) -> Result<(), StoreError> {
+        write_failure(
+            self.backend,
+            run_id,
+            &qr.record,
+            &qr.hash,
+            prior,
+            code,
+            message,
+            attempts,
+        )
+        .await?;
+        self.emit(run_id, &qr.record.record_key(), Outcome::Failed, |_| {});
+        Ok(())
+    }
+
+    /// Move what reached the dead-letter queue into the failure store. Returns how many
+    /// records were filed.
+    pub async fn drain_dead_letters(&self, entity: EntityType) -> Result<u64, WorkerError> {
+        drain_dead_letters(self.backend, entity, self.on_event).await
+    }
+}
+
+use crate::ports::Clock;
+
+/// Write a record's failure (status failed, the error, the record itself for triage),
+/// keeping the target id it may already have.
+#[allow(clippy::too_many_arguments)]
+pub async fn write_failure(
+    backend: &Backend,
+    run_id: &str,
+    record: &CanonicalRecord,
+    hash: &str,
+    prior: Option<&Record>,
+    code: FailureCode,
+    message: String,
+    attempts: u32,
+) -> Result<(), StoreError> {
+    let key = record.record_key();
+    let mut prior = prior.cloned();
+    for _ in 0..5 {
+        let mut r = Record::new(key.clone(), hash, RecordStatus::Failed);
+        r.target_id = prior.as_ref().and_then(|p| p.target_id.clone());
+        r.version = prior.as_ref().map_or(1, |p| p.version + 1);
+        r.payload = Some(record.to_json());
+        r.run_id = Some(run_id.to_string());
+        r.updated_at_ms = crate::ports::SystemClock.now_ms();
+        r.last_error = Some(LastError {
+            code: code.to_string(),
+            message: message.clone(),
+            attempts,
+        });
+        let expect = prior
+            .as_ref()
+            .map_or(Expect::Absent, |p| Expect::Version(p.version));
+        if backend.state.put(&r, expect).await? == Written::Done {
+            return Ok(());
+        }
+        prior = backend.state.get(&key).await?;
+        if prior
+            .as_ref()
+            .is_some_and(|p| p.hash == hash && p.status == RecordStatus::Synced)
+        {
+            // Someone else synced this very content meanwhile: nothing failed.
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// The drainer: every dead-letter message's unresolved records become failures (code
+/// `retries_exhausted`), then the message is deleted.
+pub async fn drain_dead_letters(
+    backend: &Backend,
+    entity: EntityType,
+    on_event: &(dyn Fn(&Event) + Send + Sync),
+) -> Result<u64, WorkerError> {
+    let queue = backend.queue(entity);
+    let mut filed = 0;
+    loop {
+        let msgs = queue
+            .receive(
+                Lane::Dead,
+                MAX_RECEIVE,
+                Duration::from_secs(60),
+                Duration::ZERO,
+            )
+            .await?;
+        if msgs.is_empty() {
+            return Ok(filed);
+        }
+        let mut receipts = Vec::new();
+        for m in &msgs {
+            let body: Message = match serde_json::from_str(&m.body) {
+                Ok(b) => b,
+                Err(_) => {
+                    receipts.push(m.receipt.clone());
+                    continue;
+                }
+            };
+            let keys: Vec<RecordKey> = body.records.iter().map(|r| r.record.record_key()).collect();
+            let mut states = HashMap::new();
+            for chunk in keys.chunks(MAX_BATCH_GET) {
+                for r in backend.state.batch_get(chunk).await? {
+                    states.insert(r.key.clone(), r);
+                }
+            }
+            for qr in &body.records {
+                let key = qr.record.record_key();
+                let prior = states.get(&key);
+                if prior.is_some_and(|p| {
+                    p.hash == qr.hash
+                        && matches!(
+                            p.status,
+                            RecordStatus::Synced | RecordStatus::Failed | RecordStatus::Discarded
+                        )
+                }) {
+                    continue;
+                }
+                let message = format!(
+                    "The target kept failing (timeouts, errors or throttling) over {} deliveries, so the message went to the dead-letter queue.",
+                    m.receive_count
+                );
+                write_failure(
+                    backend,
+                    &body.run_id,
+                    &qr.record,
+                    &qr.hash,
+                    prior,
+                    FailureCode::RetriesExhausted,
+                    message,
+                    m.receive_count,
+                )
+                .await?;
+                filed += 1;
+                on_event(&Event {
+                    run_id: body.run_id.clone(),
+                    key,
+                    outcome: Outcome::Failed,
+                    already: false,
+                    calls: 0,
+                    throttled: 0,
+                    latency: None,
+                });
+            }
+            receipts.push(m.receipt.clone());
+        }
+        for chunk in receipts.chunks(MAX_BATCH_ENTRIES) {
+            backend.queue(entity).delete_batch(chunk).await?;
+        }
+    }
+}

@@ -1,0 +1,371 @@
+//! A sync run, stage after stage: plan → land → enqueue → (unless told not to wait)
+//! consume until the queues drain and file what reached the dead-letter queues → gold
+//! → the run record. Every row ends in exactly one of the summary's outcomes.
+
+use super::consume::{drain_dead_letters, Event, Worker, WorkerConfig, WorkerError};
+use super::enqueue::{enqueue, EnqueueError, QueuedRecord};
+use super::gold::write_gold;
+use super::land::{date_of, land_bronze, land_rejected, land_silver, Landed};
+use super::plan::{plan, Action, PlanCounts, PlanError, PlanOptions};
+use super::summary::{api_calls, millis, Outcome, RunSummary, Tally};
+use crate::gen::Rng;
+use crate::ports::{Backend, Clock, RecordKey, Run, RunKind, StoreError, SystemClock};
+use crate::ratelimit::RateLimiter;
+use crate::target::Target;
+use crate::validate::{self, FileOutcome};
+use crate::EntityType;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Instant;
+
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    pub batch_size: usize,
+    /// Send only the top N records (a trial run).
+    pub limit: Option<usize>,
+    /// Rank records by this column (highest first) before taking the top N.
+    pub rank_by: Option<String>,
+    /// Run the workers here until the queues drain.
+    pub wait: bool,
+    pub who: String,
+    pub profile: String,
+    pub validate: validate::Options,
+    pub worker: WorkerConfig,
+}
+
+/// What the caller sees while a sync runs.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    Planned(PlanCounts),
+    Landed(Landed),
+    Enqueued {
+        entity: EntityType,
+        records: u64,
+    },
+    /// Records resolved so far out of those sent, with 429s seen.
+    Working {
+        resolved: u64,
+        total: u64,
+        throttled: u64,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncReport {
+    pub summary: RunSummary,
+    pub plan: PlanCounts,
+    pub landed: Landed,
+    pub gold: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// A file cannot be read as a catalog CSV: nothing was landed or sent.
+    #[error("{0}; nothing was sent")]
+    Unusable(String),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Enqueue(#[from] EnqueueError),
+    #[error(transparent)]
+    Worker(#[from] WorkerError),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("--rank-by {0:?} is not a column of the files")]
+    RankBy(String),
+}
+
+/// A run id: sortable by time, unique, safe in object keys and queue ids.
+pub fn new_run_id() -> String {
+    let ms = SystemClock.now_ms();
+    let mut rng = Rng::new(crate::ports::jitter_seed());
+    let secs = ms.div_euclid(1000);
+    let rem = secs.rem_euclid(86_400);
+    format!(
+        "{}T{:02}{:02}{:02}-{:06x}",
+        date_of(ms).replace('-', ""),
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        rng.next_u64() & 0xff_ffff
+    )
+}
+
+/// Run the workers over every queue, parents first, until all drain; file dead
+/// letters after each type so children of a failed parent fail fast.
+pub async fn work_until_empty<T: Target>(
+    worker: &Worker<'_, T>,
+    backend: &Backend,
+    on_event: &(dyn Fn(&Event) + Send + Sync),
+) -> Result<(), WorkerError> {
+    for entity in EntityType::ALL {
+        worker.run(entity, true).await?;
+        drain_dead_letters(backend, entity, on_event).await?;
+    }
+    Ok(())
+}
+
+pub async fn sync<T: Target>(
+    backend: &Backend,
+    target: &T,
+    limiter: &RateLimiter,
+    paths: &[PathBuf],
+    opts: &SyncOptions,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+) -> Result<SyncReport, SyncError> {
+    let started = Instant::now();
+    let started_ms = SystemClock.now_ms();
+    let calls_before = backend.calls();
+    let run_id = new_run_id();
+    let date = date_of(started_ms);
+    let mut to_send: [Vec<QueuedRecord>; 4] = Default::default();
+    let mut silver: [Vec<u8>; 4] = Default::default();
+    let popts = PlanOptions {
+        validate: opts.validate.clone(),
+        keep_rejected: true,
+    };
+    let planned = plan(paths, &popts, backend.state.as_ref(), |p| {
+        if p.action == Action::Blocked {
+            return;
+        }
+        let i = p.record.entity.index();
+        silver[i].extend_from_slice(p.record.to_json().as_bytes());
+        silver[i].push(b'\n');
+        if matches!(p.action, Action::New | Action::Changed) {
+            to_send[i].push(QueuedRecord {
+                record: p.record.clone(),
+                hash: p.hash.to_string(),
+                changed: p.diff.iter().map(|d| d.field.clone()).collect(),
+                may_exist: false,
+            });
+        }
+    })
+    .await?;
+    for (_, outcome) in &planned.validation.files {
+        if let FileOutcome::Unusable(e) = outcome {
+            return Err(SyncError::Unusable(e.to_string()));
+        }
+    }
+    progress(Progress::Planned(planned.counts.clone()));
+    let not_sent = apply_limit(&mut to_send, opts.limit, opts.rank_by.as_deref())?;
+
+    // Land.
+    let mut landed = Landed::default();
+    let mut file_hashes = Vec::new();
+    let mut sha_of: BTreeMap<PathBuf, String> = BTreeMap::new();
+    for (path, outcome) in &planned.validation.files {
+        let FileOutcome::Checked(report) = outcome else {
+            continue;
+        };
+        let raw = std::fs::read(path).map_err(|source| SyncError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let (key, sha) = land_bronze(
+            backend.objects.as_ref(),
+            report.entity_type,
+            &date,
+            &run_id,
+            raw,
+        )
+        .await?;
+        landed.bronze.push(key);
+        file_hashes.push(sha.clone());
+        sha_of.insert(path.clone(), sha);
+    }
+    for entity in EntityType::ALL {
+        let body = std::mem::take(&mut silver[entity.index()]);
+        if !body.is_empty() {
+            landed
+                .silver
+                .push(land_silver(backend.objects.as_ref(), entity, &date, &run_id, body).await?);
+        }
+    }
+    for r in planned.rejected {
+        let sha = sha_of.get(&r.path).cloned().unwrap_or_default();
+        landed.rejected.push(
+            land_rejected(
+                backend.objects.as_ref(),
+                r.entity,
+                &date,
+                &run_id,
+                &sha,
+                r.csv,
+            )
+            .await?,
+        );
+    }
+    progress(Progress::Landed(landed.clone()));
+
+    // Enqueue, parents first.
+    let total: u64 = to_send.iter().map(|v| v.len() as u64).sum();
+    let mut rng = Rng::new(crate::ports::jitter_seed());
+    for entity in EntityType::ALL {
+        let records = std::mem::take(&mut to_send[entity.index()]);
+        if records.is_empty() {
+            continue;
+        }
+        let n = records.len() as u64;
+        enqueue(
+            backend.queue(entity).as_ref(),
+            &run_id,
+            records,
+            opts.batch_size,
+            &opts.worker.retry,
+            &mut rng,
+        )
+        .await?;
+        progress(Progress::Enqueued { entity, records: n });
+    }
+    let mut run = Run {
+        id: run_id.clone(),
+        kind: RunKind::Sync,
+        profile: opts.profile.clone(),
+        note: None,
+        who: opts.who.clone(),
+        started_at_ms: started_ms,
+        finished_at_ms: None,
+        file_hashes,
+        counts: BTreeMap::new(),
+    };
+    backend.state.put_run(&run).await?;
+
+    // Consume.
+    let tally = Mutex::new(Tally::default());
+    if opts.wait && total > 0 {
+        let on_event = |e: &Event| {
+            if e.run_id != run_id {
+                return;
+            }
+            let mut t = tally.lock().unwrap_or_else(|e| e.into_inner());
+            t.add(e);
+            progress(Progress::Working {
+                resolved: t.resolved() as u64,
+                total,
+                throttled: t.throttled,
+            });
+        };
+        let worker = Worker::new(backend, target, limiter, opts.worker.clone(), &on_event);
+        worker.know(
+            planned
+                .known_ids
+                .into_iter()
+                .collect::<Vec<(RecordKey, String)>>(),
+        );
+        work_until_empty(&worker, backend, &on_event).await?;
+    }
+    let tally = tally.into_inner().unwrap_or_else(|e| e.into_inner());
+    let plan_counts = planned.counts;
+    let synced = tally.count(Outcome::Created)
+        + tally.count(Outcome::Updated)
+        + tally.count(Outcome::Synced);
+    let calls = backend.calls().since(&calls_before);
+    let mut summary = RunSummary {
+        run_id: run_id.clone(),
+        rows: plan_counts.rows,
+        synced,
+        created: tally.count(Outcome::Created),
+        updated: tally.count(Outcome::Updated),
+        unchanged: plan_counts.unchanged,
+        rejected: plan_counts.rejected + plan_counts.blocked,
+        failed: tally.count(Outcome::Failed),
+        discarded: tally.count(Outcome::Discarded),
+        not_sent,
+        queued: total.saturating_sub(tally.resolved() as u64),
+        elapsed_ms: 0,
+        api_calls: BTreeMap::new(),
+        latency_p50_ms: tally.percentile(0.5),
+        latency_p95_ms: tally.percentile(0.95),
+    };
+    // Gold after the run, then the run's final record.
+    let gold = write_gold(backend.state.as_ref(), backend.objects.as_ref()).await?;
+    run.finished_at_ms = Some(SystemClock.now_ms());
+    run.counts = BTreeMap::from([
+        ("rows".to_string(), summary.rows),
+        ("synced".to_string(), summary.synced),
+        ("created".to_string(), summary.created),
+        ("updated".to_string(), summary.updated),
+        ("unchanged".to_string(), summary.unchanged),
+        ("rejected".to_string(), summary.rejected),
+        ("failed".to_string(), summary.failed),
+        ("discarded".to_string(), summary.discarded),
+        ("not_sent".to_string(), summary.not_sent),
+        ("queued".to_string(), summary.queued),
+        ("throttled".to_string(), tally.throttled),
+        (
+            "latency_p50_ms".to_string(),
+            summary.latency_p50_ms.unwrap_or(0),
+        ),
+        (
+            "latency_p95_ms".to_string(),
+            summary.latency_p95_ms.unwrap_or(0),
+        ),
+    ]);
+    backend.state.put_run(&run).await?;
+    let target_counts = target.counters();
+    summary.api_calls = api_calls(
+        &backend
+            .calls()
+            .since(&calls_before)
+            .since(&Default::default()),
+        target_counts.requests,
+        target_counts.throttled,
+    );
+    let _ = calls;
+    summary.elapsed_ms = millis(started.elapsed());
+    Ok(SyncReport {
+        summary,
+        plan: plan_counts,
+        landed,
+        gold,
+    })
+}
+
+/// Keep the top `limit` records to send (ranked by a column, highest first, numbers as
+/// numbers), parents first. Returns how many were left out.
+fn apply_limit(
+    to_send: &mut [Vec<QueuedRecord>; 4],
+    limit: Option<usize>,
+    rank_by: Option<&str>,
+) -> Result<u64, SyncError> {
+    let Some(limit) = limit else {
+        return Ok(0);
+    };
+    if let Some(col) = rank_by {
+        let known = to_send
+            .iter()
+            .flatten()
+            .any(|r| r.record.fields.contains_key(col));
+        if !known {
+            return Err(SyncError::RankBy(col.to_string()));
+        }
+        for v in to_send.iter_mut() {
+            v.sort_by(|a, b| {
+                let (x, y) = (a.record.fields.get(col), b.record.fields.get(col));
+                match (
+                    x.and_then(|s| s.parse::<f64>().ok()),
+                    y.and_then(|s| s.parse::<f64>().ok()),
+                ) {
+                    (Some(p), Some(q)) => q.total_cmp(&p),
+                    _ => y.cmp(&x),
+                }
+            });
+        }
+    }
+    let mut left = limit;
+    let mut dropped = 0u64;
+    for v in to_send.iter_mut() {
+        let keep = v.len().min(left);
+        dropped += (v.len() - keep) as u64;
+        v.truncate(keep);
+        left -= keep;
+    }
+    Ok(dropped)
+}

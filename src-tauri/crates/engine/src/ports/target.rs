@@ -1,0 +1,103 @@
+//! The target catalog port: what the sync needs from a catalog API, whatever its
+//! dialect. Adapters (the `catalog-client` crate) speak HTTP; the engine only sees
+//! typed outcomes.
+
+use crate::retry::ErrorClass;
+use crate::EntityType;
+use std::future::Future;
+use std::time::Duration;
+
+/// An object's id in the target catalog.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct TargetId(pub String);
+
+/// Canonical attributes sent to the target, by field name.
+pub type Attributes = serde_json::Map<String, serde_json::Value>;
+
+/// Why a call did not succeed, typed so the caller can decide without parsing text.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CallError {
+    /// The object (or the parent named in the call) does not exist.
+    #[error("not found in the target catalog")]
+    NotFound,
+    /// The target refused the request as it is; `message` is its own answer.
+    #[error("the target refused it (HTTP {status}): {message}")]
+    Permanent { status: u16, message: String },
+    /// It may work later. `throttled` is a 429.
+    #[error("temporary failure: {reason}")]
+    Transient {
+        reason: String,
+        retry_after: Option<Duration>,
+        throttled: bool,
+    },
+    /// Credentials were refused (after one token refresh, where there is a token).
+    #[error("the target refused the credentials: {message}")]
+    Auth { message: String },
+}
+
+impl CallError {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            CallError::NotFound | CallError::Permanent { .. } => ErrorClass::Permanent,
+            CallError::Transient { .. } => ErrorClass::Transient,
+            CallError::Auth { .. } => ErrorClass::Auth,
+        }
+    }
+}
+
+/// What identifies an object among its parent's children, so it can be found again
+/// after a create whose answer was lost. Media Manager generates episode and asset
+/// slugs itself and seasons have none, so only a show is found by a key of ours.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Identity {
+    /// A show, by its slug.
+    Slug(String),
+    /// A season or an episode, by its ordinal under its parent.
+    Ordinal(u32),
+    /// An asset, by object type and title under its parent.
+    Asset { object_type: String, title: String },
+}
+
+/// What a client has sent so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TargetCounters {
+    /// HTTP requests, every attempt and page counted.
+    pub requests: u64,
+    /// Of which answered 429.
+    pub throttled: u64,
+}
+
+/// A target catalog: find an object again, create under a parent, update fields.
+pub trait Target: Send + Sync {
+    /// The object of this type under `parent` (none for shows) with this identity, if
+    /// there is one. Implementations check the identity of what they get back.
+    fn find(
+        &self,
+        entity: EntityType,
+        parent: Option<(EntityType, &TargetId)>,
+        identity: &Identity,
+    ) -> impl Future<Output = Result<Option<TargetId>, CallError>> + Send;
+
+    /// Create an object (under `parent`, with its type, for all but shows); returns
+    /// its new id.
+    fn create(
+        &self,
+        entity: EntityType,
+        parent: Option<(EntityType, &TargetId)>,
+        attributes: &Attributes,
+    ) -> impl Future<Output = Result<TargetId, CallError>> + Send;
+
+    /// Send only the changed attributes of an existing object.
+    fn update(
+        &self,
+        entity: EntityType,
+        id: &TargetId,
+        changed: &Attributes,
+    ) -> impl Future<Output = Result<(), CallError>> + Send;
+
+    /// Requests made so far (for the run summary).
+    fn counters(&self) -> TargetCounters {
+        TargetCounters::default()
+    }
+}

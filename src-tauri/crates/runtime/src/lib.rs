@@ -1,0 +1,17 @@
+//! The one layer every surface calls — the `metasync` CLI, the desktop app and (later)
+//! the Lambda handlers: a profile becomes a backend, a target client and credentials;
+//! validate, plan, sync, work, triage and status are functions whose inputs and outputs
+//! are plain serializable types, with progress as a callback. Surfaces parse arguments
+//! and print; the work happens in the engine.
+
+mod env;
+pub mod logging;
+mod ops;
+
+pub use env::{
+    aws_clients, choose, connect_with, local_dir, open, Chosen, Connected, Env, RuntimeError,
+};
+pub use ops::{
+    failures_discard, failures_list, failures_retry, failures_show, plan, selection, status, sync,
+    work, PlanRequest, PlanView, SyncRequest, WorkReport, WorkRequest,
+};

@@ -1,0 +1,287 @@
+//! The operations every surface offers, over an opened [`Env`]: plan, sync, work,
+//! failures (list / show / retry / discard) and status. Inputs and outputs are plain
+//! serializable types; progress comes through a callback.
+
+use crate::env::{Env, RuntimeError};
+use metasync_engine::pipeline::consume::{Event, Worker, WorkerConfig};
+use metasync_engine::pipeline::failures::{
+    self, FailureDetail, FailureGroup, Selection, TriageResult,
+};
+use metasync_engine::pipeline::plan::{self, Action, PlanCounts, PlanOptions, PlannedRecord};
+use metasync_engine::pipeline::summary::{Outcome, Tally};
+use metasync_engine::pipeline::sync::{self as engine_sync, Progress, SyncOptions, SyncReport};
+use metasync_engine::pipeline::{self, Status};
+use metasync_engine::ports::RecordKey;
+use metasync_engine::validate;
+use metasync_engine::EntityType;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlanRequest {
+    pub files: Vec<PathBuf>,
+    /// Records listed at most; counts stay exact.
+    pub max_records: usize,
+    pub entity_type: Option<EntityType>,
+}
+
+/// The plan as shown (`plan --format json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanView {
+    #[serde(flatten)]
+    pub counts: PlanCounts,
+    pub records: Vec<PlannedRecord>,
+    pub records_truncated: bool,
+}
+
+/// Plan the files against the profile's sync state. Nothing is written anywhere.
+pub async fn plan(env: &Env, req: &PlanRequest) -> Result<PlanView, RuntimeError> {
+    let opts = PlanOptions {
+        validate: validate::Options {
+            entity_type: req.entity_type,
+            ..Default::default()
+        },
+        keep_rejected: false,
+    };
+    let mut records = Vec::new();
+    let mut truncated = false;
+    let out = plan::plan(&req.files, &opts, env.backend.state.as_ref(), |p| {
+        if p.action == Action::Unchanged {
+            return;
+        }
+        if records.len() >= req.max_records {
+            truncated = true;
+            return;
+        }
+        records.push(PlannedRecord {
+            entity: p.record.entity,
+            key: p.record.key.clone(),
+            action: p.action,
+            diff: p.diff.to_vec(),
+            blocked_by: p.blocked_by.map(RecordKey::id),
+        });
+    })
+    .await
+    .map_err(RuntimeError::failed)?;
+    for (_, o) in &out.validation.files {
+        if let validate::FileOutcome::Unusable(e) = o {
+            return Err(RuntimeError::Unusable(e.to_string()));
+        }
+    }
+    Ok(PlanView {
+        counts: out.counts,
+        records,
+        records_truncated: truncated,
+    })
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SyncRequest {
+    pub files: Vec<PathBuf>,
+    pub batch_size: usize,
+    pub limit: Option<usize>,
+    pub rank_by: Option<String>,
+    /// Run the workers here until the queues drain.
+    pub wait: bool,
+    pub concurrency: usize,
+    pub who: String,
+}
+
+fn worker_config(
+    env: &Env,
+    retry: metasync_engine::retry::RetryPolicy,
+    concurrency: usize,
+    who: &str,
+) -> WorkerConfig {
+    let _ = env;
+    WorkerConfig {
+        owner: who.to_string(),
+        concurrency: concurrency.max(1),
+        retry,
+        ..WorkerConfig::default()
+    }
+}
+
+/// Validate, plan, land, enqueue and (with `wait`) sync the files; record the run and
+/// write gold.
+pub async fn sync(
+    env: &Env,
+    req: &SyncRequest,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+) -> Result<SyncReport, RuntimeError> {
+    let target = env.connect().await?;
+    let opts = SyncOptions {
+        batch_size: req.batch_size,
+        limit: req.limit,
+        rank_by: req.rank_by.clone(),
+        wait: req.wait,
+        who: req.who.clone(),
+        profile: env.profile_name().to_string(),
+        validate: validate::Options::default(),
+        worker: worker_config(env, target.retry, req.concurrency, &req.who),
+    };
+    engine_sync::sync(
+        &env.backend,
+        &target.client,
+        &target.limiter,
+        &req.files,
+        &opts,
+        progress,
+    )
+    .await
+    .map_err(|e| match e {
+        engine_sync::SyncError::Unusable(m) => RuntimeError::Unusable(m),
+        engine_sync::SyncError::RankBy(c) => {
+            RuntimeError::Unusable(format!("--rank-by {c:?} is not a column of the files"))
+        }
+        other => RuntimeError::Failed(other.to_string()),
+    })
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkRequest {
+    pub concurrency: usize,
+    /// Stop once every queue is empty; else poll until stopped.
+    pub until_empty: bool,
+    pub who: String,
+    /// How long a received message stays hidden (extended while it is worked on).
+    pub visibility_seconds: u64,
+}
+
+/// What a worker did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WorkReport {
+    pub created: u64,
+    pub updated: u64,
+    pub synced_earlier: u64,
+    pub failed: u64,
+    pub target_requests: u64,
+    pub throttled: u64,
+}
+
+/// Run the workers over every queue, parents first; with `until_empty` return when all
+/// drain, else keep going until the process stops.
+pub async fn work(
+    env: &Env,
+    req: &WorkRequest,
+    on_event: &(dyn Fn(&Event) + Send + Sync),
+) -> Result<WorkReport, RuntimeError> {
+    let target = env.connect().await?;
+    let mut cfg = worker_config(env, target.retry, req.concurrency, &req.who);
+    cfg.visibility = Duration::from_secs(req.visibility_seconds.max(2));
+    let tally = Mutex::new(Tally::default());
+    let record = |e: &Event| {
+        tally.lock().unwrap_or_else(|e| e.into_inner()).add(e);
+        on_event(e);
+    };
+    let worker = Worker::new(&env.backend, &target.client, &target.limiter, cfg, &record);
+    loop {
+        engine_sync::work_until_empty(&worker, &env.backend, &record)
+            .await
+            .map_err(RuntimeError::failed)?;
+        if req.until_empty {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let t = tally.into_inner().unwrap_or_else(|e| e.into_inner());
+    let c = metasync_engine::target::Target::counters(&target.client);
+    Ok(WorkReport {
+        created: t.count(Outcome::Created),
+        updated: t.count(Outcome::Updated),
+        synced_earlier: t.count(Outcome::Synced),
+        failed: t.count(Outcome::Failed),
+        target_requests: c.requests,
+        throttled: c.throttled,
+    })
+}
+
+pub async fn status(env: &Env, runs: usize) -> Result<Status, RuntimeError> {
+    pipeline::status(&env.backend, runs)
+        .await
+        .map_err(RuntimeError::failed)
+}
+
+pub async fn failures_list(env: &Env) -> Result<Vec<FailureGroup>, RuntimeError> {
+    failures::list(&env.backend)
+        .await
+        .map_err(RuntimeError::failed)
+}
+
+fn key(s: &str) -> Result<RecordKey, RuntimeError> {
+    failures::parse_key(s).ok_or_else(|| {
+        RuntimeError::Unusable(format!(
+            "{s:?} is not a record: write it as type#key, e.g. episode#ep-0001"
+        ))
+    })
+}
+
+pub async fn failures_show(env: &Env, record: &str) -> Result<FailureDetail, RuntimeError> {
+    failures::show(&env.backend, &key(record)?)
+        .await
+        .map_err(RuntimeError::unusable)
+}
+
+/// Which failures: one record (`type#key`), a code group, or all.
+pub fn selection(
+    record: Option<&str>,
+    code: Option<&str>,
+    all: bool,
+) -> Result<Selection, RuntimeError> {
+    match (record, code, all) {
+        (Some(r), None, false) => Ok(Selection::One(key(r)?)),
+        (None, Some(c), false) => Ok(Selection::Code(c.to_string())),
+        (None, None, true) => Ok(Selection::All),
+        _ => Err(RuntimeError::Unusable(
+            "say which failures: one record (type#key), --code CODE, or --all".into(),
+        )),
+    }
+}
+
+/// Re-enqueue failures (edited first, when `edits` are given) and, with `wait`, work the
+/// queues until they drain, so the answer says how they ended.
+pub async fn failures_retry(
+    env: &Env,
+    sel: &Selection,
+    edits: &[(String, String)],
+    who: &str,
+    wait: bool,
+) -> Result<(TriageResult, Option<WorkReport>), RuntimeError> {
+    let policy = metasync_engine::retry::RetryPolicy::from_env().map_err(RuntimeError::unusable)?;
+    let result = failures::retry(&env.backend, sel, edits, who, env.profile_name(), &policy)
+        .await
+        .map_err(|e| match e {
+            failures::TriageError::Store(s) => RuntimeError::failed(s),
+            other => RuntimeError::unusable(other),
+        })?;
+    let report = if wait {
+        let req = WorkRequest {
+            concurrency: 4,
+            until_empty: true,
+            who: who.to_string(),
+            visibility_seconds: 60,
+        };
+        Some(work(env, &req, &|_| {}).await?)
+    } else {
+        None
+    };
+    Ok((result, report))
+}
+
+pub async fn failures_discard(
+    env: &Env,
+    sel: &Selection,
+    reason: &str,
+    who: &str,
+) -> Result<TriageResult, RuntimeError> {
+    if reason.trim().is_empty() {
+        return Err(RuntimeError::Unusable(
+            "a discard needs a reason (--reason \"…\") staff can read later".into(),
+        ));
+    }
+    failures::discard(&env.backend, sel, reason, who, env.profile_name())
+        .await
+        .map_err(RuntimeError::unusable)
+}
