@@ -231,7 +231,7 @@ async fn strict_target_rules_are_permanent_errors_with_the_servers_message() {
             message,
         }) => {
             assert!(
-                message.contains("limit is 256") && message.contains("/data/attributes/title"),
+                message.contains("limit is 256") && message.starts_with("title: "),
                 "{message}"
             )
         }

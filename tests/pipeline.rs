@@ -1,0 +1,371 @@
+//! The sync pipeline end to end through the `metasync` binary, on the embedded backend,
+//! against the sandbox over HTTP: conservation of rows under faults, no duplicates,
+//! idempotence, PATCHes of changed records only, and the triage round trip.
+
+use super::{code, json, metasync_env, stderr};
+use metasync_sandbox::{Config, Sandbox};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+struct World {
+    _rt: tokio::runtime::Runtime,
+    sandbox: Sandbox,
+    dir: tempfile::TempDir,
+    files: Vec<PathBuf>,
+}
+
+impl World {
+    fn new(cfg: Config, shows: u32, invalid_ratio: f64) -> Self {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let sandbox = rt.block_on(Sandbox::start(cfg, 0)).expect("sandbox");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let toml = format!(
+            "[profiles.t]\ndata_dir = {:?}\n[profiles.t.target]\ndialect = \"media_manager\"\nurl = \"{}/api/v1\"\ntimeout_seconds = 1\n",
+            dir.path().join("data").display().to_string(),
+            sandbox.url()
+        );
+        std::fs::write(dir.path().join("metasync.toml"), toml).expect("toml");
+        let catalog = dir.path().join("catalog");
+        let c = catalog.display().to_string();
+        let (shows, ratio) = (shows.to_string(), invalid_ratio.to_string());
+        let o = metasync_env(
+            &[
+                "gen",
+                "--catalog",
+                "--shows",
+                &shows,
+                "--seed",
+                "11",
+                "--invalid-ratio",
+                &ratio,
+                "--out",
+                &c,
+            ],
+            &[],
+        );
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let files = ["shows", "seasons", "episodes", "assets"]
+            .iter()
+            .map(|n| catalog.join(format!("{n}.csv")))
+            .collect();
+        Self {
+            _rt: rt,
+            sandbox,
+            dir,
+            files,
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let config = self.dir.path().join("metasync.toml").display().to_string();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--profile", "t", "--config", &config]);
+        metasync_env(
+            &all,
+            &[
+                ("METASYNC_TARGET_KEY", "sandbox-key"),
+                ("METASYNC_TARGET_SECRET", "sandbox-secret"),
+                ("BASE_DELAY_SECONDS", "0.05"),
+                // No Secret Service here: credentials come from the environment.
+                ("DBUS_SESSION_BUS_ADDRESS", "disabled:"),
+            ],
+        )
+    }
+
+    fn sync(&self) -> Value {
+        let files: Vec<String> = self.files.iter().map(|p| p.display().to_string()).collect();
+        let mut args = vec!["sync", "--format", "json"];
+        args.extend(files.iter().map(String::as_str));
+        let o = self.run(&args);
+        assert!(code(&o) <= 1, "sync failed: {}", stderr(&o));
+        json(&o)
+    }
+
+    fn catalog(&self) -> Vec<Value> {
+        self.sandbox.catalog()["objects"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+fn n(v: &Value, k: &str) -> u64 {
+    v[k].as_u64()
+        .unwrap_or_else(|| panic!("{k} missing in {v}"))
+}
+
+/// Every row in exactly one outcome.
+fn assert_conserved(s: &Value) {
+    let total = [
+        "synced",
+        "unchanged",
+        "rejected",
+        "failed",
+        "discarded",
+        "not_sent",
+        "queued",
+    ]
+    .iter()
+    .map(|k| n(s, k))
+    .sum::<u64>();
+    assert_eq!(total, n(s, "rows"), "rows not conserved: {s}");
+}
+
+/// Slug → title of the valid shows in the file, as the target should hold them.
+fn show_titles(path: &Path) -> BTreeMap<String, String> {
+    let mut r = csv::Reader::from_path(path).expect("shows.csv");
+    let h = r.headers().expect("header").clone();
+    let (slug, title) = (
+        h.iter().position(|c| c == "slug").expect("slug"),
+        h.iter().position(|c| c == "title").expect("title"),
+    );
+    r.records()
+        .filter_map(Result::ok)
+        .map(|rec| (rec[slug].trim().to_string(), rec[title].trim().to_string()))
+        .collect()
+}
+
+#[test]
+fn sync_conserves_every_row_under_faults_without_duplicates() {
+    let w = World::new(
+        Config {
+            fail_rate: 0.05,
+            reset_rate: 0.01,
+            timeout_rate: 0.005,
+            hang: Duration::from_millis(1500),
+            ..Config::default()
+        },
+        6,
+        0.03,
+    );
+    let s = w.sync();
+    assert_conserved(&s);
+    assert!(n(&s, "synced") > 150, "{s}");
+    assert!(n(&s, "rejected") > 0, "the broken rows are rejected: {s}");
+    let stats = w.sandbox.stats();
+    assert_eq!(stats.duplicates, 0, "{stats:?}");
+    assert!(stats.faults > 0, "faults were injected: {stats:?}");
+    let objects = w.catalog();
+    assert_eq!(
+        objects.len() as u64,
+        n(&s, "synced"),
+        "the target holds exactly the synced records"
+    );
+    // Field by field for shows: what the target holds is what the file says.
+    let expected = show_titles(&w.files[0]);
+    for o in objects.iter().filter(|o| o["type"] == "show") {
+        let slug = o["slug"].as_str().expect("slug");
+        assert_eq!(
+            o["attributes"]["title"].as_str(),
+            expected.get(slug).map(String::as_str),
+            "{slug}"
+        );
+    }
+    // Failures (retries exhausted) are in triage, each one accounted for.
+    let f = w.run(&["failures", "list", "--format", "json"]);
+    assert_eq!(code(&f), 0, "{}", stderr(&f));
+    let in_triage: u64 = json(&f)
+        .as_array()
+        .expect("groups")
+        .iter()
+        .map(|g| g["count"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(in_triage, n(&s, "failed"));
+    let st = w.run(&["status", "--format", "json"]);
+    let st = json(&st);
+    for q in st["queues"].as_array().expect("queues") {
+        assert_eq!(q["visible"], 0, "{q}");
+        assert_eq!(q["in_flight"], 0, "{q}");
+    }
+    assert!(st["runs"].as_array().is_some_and(|r| !r.is_empty()));
+}
+
+#[test]
+fn a_second_sync_writes_nothing_and_an_edit_patches_only_changed_records() {
+    let w = World::new(Config::default(), 3, 0.0);
+    let first = w.sync();
+    assert_conserved(&first);
+    assert_eq!(n(&first, "rejected"), 0, "{first}");
+    assert_eq!(n(&first, "synced"), n(&first, "rows"));
+
+    let before = w.sandbox.stats();
+    let second = w.sync();
+    assert_conserved(&second);
+    assert_eq!(n(&second, "unchanged"), n(&second, "rows"), "{second}");
+    assert_eq!(
+        w.sandbox.stats().requests,
+        before.requests,
+        "no target call at all"
+    );
+
+    // Change three fields in two episodes.
+    let path = &w.files[2];
+    let mut r = csv::Reader::from_path(path).expect("episodes");
+    let header = r.headers().expect("header").clone();
+    let mut rows: Vec<csv::StringRecord> = r.records().map(|x| x.expect("row")).collect();
+    let col = |name: &str| header.iter().position(|c| c == name).expect("column");
+    let edit = |row: &mut csv::StringRecord, c: usize, v: &str| {
+        let mut cells: Vec<String> = row.iter().map(String::from).collect();
+        cells[c] = v.to_string();
+        *row = csv::StringRecord::from(cells);
+    };
+    edit(&mut rows[0], col("title"), "A new title");
+    edit(
+        &mut rows[0],
+        col("description_short"),
+        "A new short description.",
+    );
+    edit(&mut rows[5], col("title"), "Another title");
+    let mut out = csv::Writer::from_path(path).expect("write");
+    out.write_record(&header).expect("header");
+    for row in &rows {
+        out.write_record(row).expect("row");
+    }
+    out.flush().expect("flush");
+    drop(out);
+
+    let before = w.sandbox.stats();
+    let third = w.sync();
+    assert_conserved(&third);
+    assert_eq!(n(&third, "updated"), 2, "{third}");
+    assert_eq!(n(&third, "created"), 0, "{third}");
+    let after = w.sandbox.stats();
+    assert_eq!(after.requests - before.requests, 2, "exactly two PATCHes");
+    assert_eq!(after.duplicates, 0);
+    let titles: Vec<String> = w
+        .catalog()
+        .iter()
+        .filter(|o| o["type"] == "episode")
+        .filter_map(|o| o["attributes"]["title"].as_str().map(String::from))
+        .collect();
+    assert!(titles.contains(&"A new title".to_string()));
+    assert!(titles.contains(&"Another title".to_string()));
+}
+
+#[test]
+fn a_refused_record_is_fixed_in_triage_and_ends_synced() {
+    let w = World::new(
+        Config {
+            refuse_title: Some("DRAFT".into()),
+            ..Config::default()
+        },
+        2,
+        0.0,
+    );
+    // Mark two episodes' titles so the target refuses them.
+    let path = &w.files[2];
+    let text = std::fs::read_to_string(path).expect("episodes");
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let key_of = |line: &str| line.split(',').next().unwrap_or_default().to_string();
+    let (a, b) = (key_of(&lines[1]), key_of(&lines[2]));
+    for l in lines.iter_mut().skip(1).take(2) {
+        let mut cells: Vec<String> = l.split(',').map(String::from).collect();
+        cells[4] = format!("{} DRAFT", cells[4]);
+        *l = cells.join(",");
+    }
+    std::fs::write(path, lines.join("\n") + "\n").expect("write");
+
+    let s = w.sync();
+    assert_conserved(&s);
+    assert!(n(&s, "failed") >= 2, "{s}");
+    let show = w.run(&[
+        "failures",
+        "show",
+        &format!("episode#{a}"),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&show), 0, "{}", stderr(&show));
+    let detail = json(&show);
+    assert_eq!(detail["code"], "http_400");
+    assert!(
+        detail["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("title")),
+        "the target's answer names the field: {detail}"
+    );
+    // An edit that breaks a rule is refused with the finding; nothing is sent.
+    let bad = w.run(&[
+        "failures",
+        "retry",
+        &format!("episode#{a}"),
+        "--set",
+        "title=",
+    ]);
+    assert_eq!(code(&bad), 2, "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("required"), "{}", stderr(&bad));
+
+    let fixed = w.run(&[
+        "failures",
+        "retry",
+        &format!("episode#{a}"),
+        "--set",
+        "title=Fixed title",
+    ]);
+    assert_eq!(code(&fixed), 0, "{}", stderr(&fixed));
+    let discard = w.run(&[
+        "failures",
+        "discard",
+        &format!("episode#{b}"),
+        "--reason",
+        "not for air",
+    ]);
+    assert_eq!(code(&discard), 0, "{}", stderr(&discard));
+    // Its assets failed with their parent; retried as a group they now sync.
+    let group = w.run(&["failures", "retry", "--code", "parent_failed"]);
+    assert!(code(&group) <= 1, "{}", stderr(&group));
+
+    let titles: Vec<String> = w
+        .catalog()
+        .iter()
+        .filter_map(|o| o["attributes"]["title"].as_str().map(String::from))
+        .collect();
+    assert!(titles.contains(&"Fixed title".to_string()));
+    assert_eq!(w.sandbox.stats().duplicates, 0);
+    let st = json(&w.run(&["status", "--format", "json"]));
+    let runs = st["runs"].as_array().expect("runs");
+    let notes: Vec<&str> = runs.iter().filter_map(|r| r["note"].as_str()).collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("retry with title=Fixed title")),
+        "{notes:?}"
+    );
+    assert!(
+        notes.iter().any(|n| n.starts_with("discard: not for air")),
+        "{notes:?}"
+    );
+    assert!(runs
+        .iter()
+        .all(|r| r["who"].as_str().is_some_and(|w| !w.is_empty())));
+    // The fixed record is no failure any more; the discarded one is counted as such.
+    let f = json(&w.run(&["failures", "list", "--format", "json"]));
+    let listed: Vec<String> = f
+        .as_array()
+        .expect("groups")
+        .iter()
+        .flat_map(|g| g["records"].as_array().cloned().unwrap_or_default())
+        .filter_map(|r| r.as_str().map(String::from))
+        .collect();
+    assert!(!listed.contains(&format!("episode#{a}")), "{listed:?}");
+    assert!(!listed.contains(&format!("episode#{b}")), "{listed:?}");
+}
+
+#[test]
+fn the_logs_never_hold_the_credentials() {
+    let w = World::new(Config::default(), 1, 0.0);
+    let s = w.sync();
+    assert_conserved(&s);
+    let logs = w.dir.path().join("data/logs");
+    let mut text = String::new();
+    for e in std::fs::read_dir(&logs).expect("a log folder") {
+        text.push_str(&std::fs::read_to_string(e.expect("entry").path()).unwrap_or_default());
+    }
+    assert!(
+        text.contains("METASYNC_TARGET_KEY"),
+        "the source is logged: {text}"
+    );
+    assert!(!text.contains("sandbox-secret"), "the secret never is");
+}
