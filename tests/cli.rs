@@ -11,16 +11,9 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-mod pipeline;
-
 fn metasync(args: &[&str]) -> Output {
-    metasync_env(args, &[])
-}
-
-fn metasync_env(args: &[&str], vars: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_metasync"))
         .args(args)
-        .envs(vars.iter().copied())
         .output()
         .unwrap_or_else(|e| panic!("cannot run metasync: {e}"))
 }

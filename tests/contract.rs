@@ -4,6 +4,9 @@
 //! starts on a free loopback port. Then the AWS-only and local-only checks: `metasync
 //! infra up` twice against moto, and kill -9 of a process holding the local backend.
 //!
+//! The sync pipeline end to end (`pipeline.rs`) runs here too, on both backends, since
+//! this binary has the moto server.
+//!
 //! Where moto differs from AWS, the suite does not trust it; the path is covered
 //! another way:
 //! - Dedup after delete: AWS keeps a dedup id for 5 minutes even after the message is
@@ -46,6 +49,8 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
+
+mod pipeline;
 
 const MAX_RECEIVES: u32 = 2;
 

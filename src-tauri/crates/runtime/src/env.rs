@@ -89,7 +89,7 @@ pub fn local_dir(data_dir: Option<&Path>) -> Result<PathBuf, RuntimeError> {
 pub struct Env {
     pub chosen: Chosen,
     pub backend: Backend,
-    /// Where the embedded backend keeps its files (none for AWS).
+    /// The data folder: the embedded backend's files, and the logs of every profile.
     pub data_dir: Option<PathBuf>,
     /// Credentials given by the caller (the demo's sandbox), used instead of the
     /// keychain and the environment.
@@ -188,7 +188,7 @@ pub async fn open(chosen: Chosen) -> Result<Env, RuntimeError> {
             Ok(Env {
                 chosen,
                 backend,
-                data_dir: None,
+                data_dir: local_dir(None).ok(),
                 credentials: None,
             })
         }
