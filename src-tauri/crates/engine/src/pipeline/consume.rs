@@ -237,6 +237,14 @@ impl<'a, T: Target> Worker<'a, T> {
             match r {
                 Ok(None) => done.push(m.receipt.clone()),
                 Ok(Some(later)) => {
+                    tracing::info!(
+                        stage = "consume",
+                        batch = %m.message_id,
+                        group = %m.group_id,
+                        attempt = m.receive_count,
+                        after_ms = later.after.as_millis() as u64,
+                        "message not resolved yet; it comes back later"
+                    );
                     queue.change_visibility(&m.receipt, later.after).await?;
                 }
                 Err(e) => return Err(e),
@@ -283,6 +291,16 @@ impl<'a, T: Target> Worker<'a, T> {
             latency: None,
         };
         f(&mut e);
+        tracing::info!(
+            stage = "consume",
+            run_id = %e.run_id,
+            entity = e.key.entity.as_str(),
+            key = %e.key.key,
+            outcome = ?e.outcome,
+            attempt = e.calls,
+            already = e.already,
+            "record resolved"
+        );
         (self.on_event)(&e);
     }
 
@@ -654,6 +672,15 @@ pub async fn drain_dead_letters(
                 let message = format!(
                     "The target kept failing (timeouts, errors or throttling) over {} deliveries, so the message went to the dead-letter queue.",
                     m.receive_count
+                );
+                tracing::warn!(
+                    stage = "drain",
+                    run_id = %body.run_id,
+                    entity = entity.as_str(),
+                    key = %key.key,
+                    batch = %m.message_id,
+                    attempt = m.receive_count,
+                    "dead letter filed as a failure"
                 );
                 write_failure(
                     backend,

@@ -153,6 +153,18 @@ pub async fn sync<T: Target>(
             return Err(SyncError::Unusable(e.to_string()));
         }
     }
+    let c = &planned.counts;
+    tracing::info!(
+        stage = "plan",
+        run_id = %run_id,
+        rows = c.rows,
+        new = c.new,
+        changed = c.changed,
+        unchanged = c.unchanged,
+        blocked = c.blocked,
+        rejected = c.rejected,
+        "planned"
+    );
     progress(Progress::Planned(planned.counts.clone()));
     let not_sent = apply_limit(&mut to_send, opts.limit, opts.rank_by.as_deref())?;
 
@@ -222,6 +234,7 @@ pub async fn sync<T: Target>(
             &mut rng,
         )
         .await?;
+        tracing::info!(stage = "enqueue", run_id = %run_id, entity = entity.as_str(), records = n, "enqueued");
         progress(Progress::Enqueued { entity, records: n });
     }
     let mut run = Run {
@@ -266,7 +279,6 @@ pub async fn sync<T: Target>(
     let synced = tally.count(Outcome::Created)
         + tally.count(Outcome::Updated)
         + tally.count(Outcome::Synced);
-    let calls = backend.calls().since(&calls_before);
     let mut summary = RunSummary {
         run_id: run_id.clone(),
         rows: plan_counts.rows,
@@ -318,8 +330,18 @@ pub async fn sync<T: Target>(
         target_counts.requests,
         target_counts.throttled,
     );
-    let _ = calls;
     summary.elapsed_ms = millis(started.elapsed());
+    tracing::info!(
+        stage = "summary",
+        run_id = %run_id,
+        rows = summary.rows,
+        synced = summary.synced,
+        unchanged = summary.unchanged,
+        rejected = summary.rejected,
+        failed = summary.failed,
+        elapsed_ms = summary.elapsed_ms,
+        "run finished"
+    );
     Ok(SyncReport {
         summary,
         plan: plan_counts,
