@@ -5,7 +5,6 @@ use crate::backend::{self, Chosen};
 use crate::output::{fail, Format};
 use metasync_aws::infra::{Action, Change};
 use metasync_engine::config::BackendProfile;
-use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
@@ -136,26 +135,12 @@ fn local(
 
 /// Ask for the profile's name back; without a terminal, refuse (use --yes).
 fn confirm(chosen: &Chosen) -> Result<(), String> {
-    let expected = chosen.name.as_deref().unwrap_or("local");
-    if !std::io::stdin().is_terminal() {
-        return Err(format!(
-            "infra down deletes every object, queued message and sync state of {}; no terminal to confirm on, so pass --yes to go ahead",
+    crate::output::confirm_typed(
+        &format!(
+            "infra down deletes every object, queued message and sync state of {}",
             chosen.label
-        ));
-    }
-    eprint!(
-        "This deletes every object, queued message and sync state of {}.\nType {expected:?} to go ahead: ",
-        chosen.label
-    );
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| format!("cannot read the answer: {e}"))?;
-    if line.trim() == expected {
-        Ok(())
-    } else {
-        Err("not confirmed; nothing was deleted".into())
-    }
+        ),
+        chosen.name.as_deref().unwrap_or("local"),
+        "nothing was deleted",
+    )
 }

@@ -25,6 +25,30 @@ pub fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{} {}", thousands(n), if n == 1 { one } else { many })
 }
 
+/// Ask for `expected` to be typed back before something that cannot be undone.
+/// `what` says what will happen; `untouched` what stays as it is when refused. With no
+/// terminal it refuses and points at `--yes`.
+pub fn confirm_typed(what: &str, expected: &str, untouched: &str) -> Result<(), String> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        return Err(format!(
+            "{what}; no terminal to confirm on, so pass --yes to go ahead"
+        ));
+    }
+    eprint!("{what}.\nType {expected:?} to go ahead: ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the answer: {e}"))?;
+    if line.trim() == expected {
+        Ok(())
+    } else {
+        Err(format!("not confirmed; {untouched}"))
+    }
+}
+
 /// Print to stderr: the one clear message for unusable input.
 pub fn fail(message: impl std::fmt::Display) -> u8 {
     eprintln!("error: {message}");

@@ -5,7 +5,7 @@ use crate::output::{fail, plural, thousands, Format};
 use crate::{EXIT_FINDINGS, EXIT_UNUSABLE};
 use metasync_engine::pipeline::sync::{Progress, SyncReport};
 use metasync_runtime::{Env, RuntimeError};
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -251,25 +251,14 @@ fn confirm_production(env: &Env, yes: bool) -> Result<(), String> {
     if !env.chosen.production || yes {
         return Ok(());
     }
-    let name = env.profile_name();
-    if !std::io::stdin().is_terminal() {
-        return Err(format!(
-            "{} is a production profile; no terminal to confirm on, so pass --yes to go ahead",
+    crate::output::confirm_typed(
+        &format!(
+            "sync changes the PRODUCTION catalog of {}",
             env.chosen.label
-        ));
-    }
-    eprint!("This changes the PRODUCTION catalog of profile {name}.\nType {name:?} to go ahead: ");
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| format!("cannot read the answer: {e}"))?;
-    if line.trim() == name {
-        Ok(())
-    } else {
-        Err("not confirmed; nothing was sent".into())
-    }
+        ),
+        env.profile_name(),
+        "nothing was sent",
+    )
 }
 
 /// A one-line progress bar on a terminal's stderr; nothing elsewhere.
