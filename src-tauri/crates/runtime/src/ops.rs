@@ -90,12 +90,10 @@ pub struct SyncRequest {
 }
 
 fn worker_config(
-    env: &Env,
     retry: metasync_engine::retry::RetryPolicy,
     concurrency: usize,
     who: &str,
 ) -> WorkerConfig {
-    let _ = env;
     WorkerConfig {
         owner: who.to_string(),
         concurrency: concurrency.max(1),
@@ -120,7 +118,7 @@ pub async fn sync(
         who: req.who.clone(),
         profile: env.profile_name().to_string(),
         validate: validate::Options::default(),
-        worker: worker_config(env, target.retry, req.concurrency, &req.who),
+        worker: worker_config(target.retry, req.concurrency, &req.who),
     };
     engine_sync::sync(
         &env.backend,
@@ -169,7 +167,7 @@ pub async fn work(
     on_event: &(dyn Fn(&Event) + Send + Sync),
 ) -> Result<WorkReport, RuntimeError> {
     let target = env.connect().await?;
-    let mut cfg = worker_config(env, target.retry, req.concurrency, &req.who);
+    let mut cfg = worker_config(target.retry, req.concurrency, &req.who);
     cfg.visibility = Duration::from_secs(req.visibility_seconds.max(2));
     let tally = Mutex::new(Tally::default());
     let record = |e: &Event| {

@@ -474,7 +474,15 @@ impl<'a, T: Target> Worker<'a, T> {
                 Err(WorkerError::Auth(message))
             }
             Err(CallError::Transient { reason, .. }) => {
-                let _ = reason;
+                tracing::info!(
+                    stage = "consume",
+                    run_id = %run_id,
+                    entity = rec.entity.as_str(),
+                    key = %rec.key,
+                    attempt = called.attempts,
+                    %reason,
+                    "retries used up for now; the message comes back later"
+                );
                 let after = self
                     .cfg
                     .retry
