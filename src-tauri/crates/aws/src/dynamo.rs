@@ -15,7 +15,7 @@ use metasync_engine::ports::{
     Lease, Page, Record, RecordKey, RecordStatus, Run, Service, StateStore, StoreError, Written,
     MAX_BATCH_GET, MAX_BATCH_PUT,
 };
-use metasync_engine::retry::{Decision, RetryPolicy};
+use metasync_engine::retry::{drive, ErrorClass, RetryAction, RetryPolicy};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
@@ -234,56 +234,76 @@ impl StateStore for DynamoState {
     async fn batch_get(&self, keys: &[RecordKey]) -> Result<Vec<Record>, StoreError> {
         const OP: &str = "BatchGetItem";
         check_batch(OP, keys, MAX_BATCH_GET)?;
-        let mut out = Vec::new();
         if keys.is_empty() {
-            return Ok(out);
+            return Ok(Vec::new());
         }
-        let mut pending: Vec<Item> = keys
+        let pending: Vec<Item> = keys
             .iter()
             .map(|k| Item::from([("pk".to_string(), s(k.id()))]))
             .collect();
-        let mut attempts = 0;
-        while !pending.is_empty() {
-            attempts += 1;
-            let request = KeysAndAttributes::builder()
-                .set_keys(Some(std::mem::take(&mut pending)))
-                .consistent_read(true)
-                .build()
-                .map_err(|e| crate::error::build_error(Service::State, OP, &e))?;
-            let resp = retry_transient(&self.retry, &self.jitter, || async {
-                self.calls.add(Service::State, OP);
-                self.client
-                    .batch_get_item()
-                    .request_items(&self.table, request.clone())
-                    .send()
-                    .await
-                    .map_err(|e| store_error(Service::State, OP, &self.table, e))
-            })
-            .await?;
-            if let Some(items) = resp.responses().and_then(|r| r.get(&self.table)) {
-                out.extend(items.iter().filter_map(from_item));
-            }
-            pending = resp
-                .unprocessed_keys()
-                .and_then(|u| u.get(&self.table))
-                .map(|k| k.keys().to_vec())
-                .unwrap_or_default();
-            if !pending.is_empty() {
-                let unit = self.jitter.lock().unwrap_or_else(|e| e.into_inner()).unit();
-                let class = metasync_engine::retry::ErrorClass::Transient;
-                match self.retry.decide(attempts, class, None, unit) {
-                    Decision::RetryAfter(w) => tokio::time::sleep(w).await,
-                    Decision::GiveUp => {
-                        return Err(StoreError::new(
-                            ErrorKind::Throttled,
-                            Service::State,
-                            OP,
-                            format!("{}: {} keys still unprocessed", self.table, pending.len()),
-                        ))
+        // Each attempt asks for what is still missing; what came back is kept here.
+        let found = Mutex::new(Vec::new());
+        let r = drive(
+            &self.retry,
+            &mut || self.jitter.lock().unwrap_or_else(|e| e.into_inner()).unit(),
+            pending,
+            |pending: Vec<Item>| {
+                let found = &found;
+                async move {
+                    let request = KeysAndAttributes::builder()
+                        .set_keys(Some(pending))
+                        .consistent_read(true)
+                        .build()
+                        .map_err(|e| crate::error::build_error(Service::State, OP, &e))?;
+                    self.calls.add(Service::State, OP);
+                    let resp = self
+                        .client
+                        .batch_get_item()
+                        .request_items(&self.table, request)
+                        .send()
+                        .await
+                        .map_err(|e| store_error(Service::State, OP, &self.table, e))?;
+                    if let Some(items) = resp.responses().and_then(|r| r.get(&self.table)) {
+                        found
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .extend(items.iter().filter_map(from_item));
                     }
+                    Ok::<_, StoreError>(
+                        resp.unprocessed_keys()
+                            .and_then(|u| u.get(&self.table))
+                            .map(|k| k.keys().to_vec())
+                            .unwrap_or_default(),
+                    )
                 }
+            },
+            |sent, result| match result {
+                Ok(rest) if rest.is_empty() => RetryAction::Successful,
+                Ok(rest) if rest.len() < sent.len() => RetryAction::RetryPartial(rest.clone()),
+                Ok(_) => RetryAction::Retry {
+                    class: ErrorClass::Transient,
+                    retry_after: None,
+                },
+                Err(e) => RetryAction::Retry {
+                    class: e.class(),
+                    retry_after: None,
+                },
+            },
+        )
+        .await;
+        match r.result {
+            Ok(rest) if rest.is_empty() => {}
+            Ok(rest) => {
+                return Err(StoreError::new(
+                    ErrorKind::Throttled,
+                    Service::State,
+                    OP,
+                    format!("{}: {} keys still unprocessed", self.table, rest.len()),
+                ))
             }
+            Err(e) => return Err(e),
         }
+        let mut out = found.into_inner().unwrap_or_else(|e| e.into_inner());
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
     }

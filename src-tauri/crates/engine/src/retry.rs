@@ -1,6 +1,9 @@
-//! Retry decisions as data: what kind of failure happened, and what to do next.
-//! (In the spirit of Vector's `RetryLogic`: classify once, decide in one place.)
+//! Retry decisions as data, and the one driver that acts on them. Every retry in
+//! Metasync (target calls, storage calls, partial batch writes and sends) goes through
+//! [`drive`]: a call site says what an attempt's result means ([`RetryAction`], after
+//! Vector's `RetryLogic`), the [`RetryPolicy`] says whether and when to try again.
 
+use std::future::Future;
 use std::time::Duration;
 
 /// What a failed call means for retrying it.
@@ -121,6 +124,71 @@ impl RetryPolicy {
     }
 }
 
+/// What one attempt's result means for retrying it (Vector's `RetryAction`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RetryAction<R> {
+    /// Done: keep the result.
+    Successful,
+    /// The attempt failed as a whole; the policy decides by `class` (only transient
+    /// failures are tried again) and waits at least `retry_after`.
+    Retry {
+        class: ErrorClass,
+        retry_after: Option<Duration>,
+    },
+    /// Part of the request was done: send only `R`, the rest. Progress restarts the
+    /// budget (under load DynamoDB and SQS do some of every batch and return the rest).
+    RetryPartial(R),
+    /// Retrying cannot help: keep the result.
+    DontRetry,
+}
+
+/// How a driven call ended: the last attempt's result and how many attempts were made.
+#[derive(Debug, PartialEq)]
+pub struct Retried<T> {
+    pub result: T,
+    pub attempts: u32,
+}
+
+/// The retry driver. Sends `request` through `attempt`, asks `judge` what the result
+/// means, and retries by `policy` with jittered backoff (`jitter` yields numbers in
+/// 0..1; a seeded source in tests) until it succeeds, is refused, or the budget is
+/// spent. The result is the last attempt's, whatever it was; `attempts` counts calls.
+pub async fn drive<R, T, Fut>(
+    policy: &RetryPolicy,
+    jitter: &mut impl FnMut() -> f64,
+    mut request: R,
+    mut attempt: impl FnMut(R) -> Fut,
+    judge: impl Fn(&R, &T) -> RetryAction<R>,
+) -> Retried<T>
+where
+    R: Clone,
+    Fut: Future<Output = T>,
+{
+    let mut attempts = 0;
+    // Attempts since the last progress: what the policy's budget counts.
+    let mut spent = 0;
+    loop {
+        attempts += 1;
+        spent += 1;
+        let result = attempt(request.clone()).await;
+        let (class, retry_after) = match judge(&request, &result) {
+            RetryAction::Successful | RetryAction::DontRetry => {
+                return Retried { result, attempts }
+            }
+            RetryAction::Retry { class, retry_after } => (class, retry_after),
+            RetryAction::RetryPartial(rest) => {
+                request = rest;
+                spent = 1;
+                (ErrorClass::Transient, None)
+            }
+        };
+        match policy.decide(spent, class, retry_after, jitter()) {
+            Decision::RetryAfter(wait) => tokio::time::sleep(wait).await,
+            Decision::GiveUp => return Retried { result, attempts },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,5 +282,86 @@ mod tests {
         assert!(e.is_err_and(|e| e.name == "MAX_RETRIES" && e.to_string().contains("three")));
         let e = RetryPolicy::from_vars(env(&[("BASE_DELAY_SECONDS", "-1")]));
         assert!(e.is_err_and(|e| e.name == "BASE_DELAY_SECONDS"));
+    }
+
+    /// A batch call that does `take` items of whatever it is sent, scripted per attempt.
+    async fn partial_batches(script: Vec<usize>, max_retries: u32) -> (Retried<Vec<u32>>, f64) {
+        let policy = RetryPolicy {
+            max_retries,
+            ..RetryPolicy::default()
+        };
+        let script = std::cell::RefCell::new(script.into_iter());
+        let start = tokio::time::Instant::now();
+        let r = drive(
+            &policy,
+            &mut || 1.0,
+            vec![1u32, 2, 3, 4, 5],
+            |pending: Vec<u32>| {
+                let take = script.borrow_mut().next().unwrap_or(0);
+                async move { pending.into_iter().skip(take).collect::<Vec<u32>>() }
+            },
+            |sent, rest| match rest.len() {
+                0 => RetryAction::Successful,
+                n if n < sent.len() => RetryAction::RetryPartial(rest.clone()),
+                _ => RetryAction::Retry {
+                    class: ErrorClass::Transient,
+                    retry_after: None,
+                },
+            },
+        )
+        .await;
+        (r, start.elapsed().as_secs_f64())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn partial_results_send_only_the_rest_and_progress_restarts_the_budget() {
+        // Two items, nothing, one, nothing, two: five attempts although two retries are
+        // allowed, because each step forward restarts the budget.
+        let (r, t) = partial_batches(vec![2, 0, 1, 0, 2], 2).await;
+        assert_eq!(
+            r,
+            Retried {
+                result: vec![],
+                attempts: 5
+            }
+        );
+        // Waits: 2 (after progress), 4 (no progress), 2, 4 s.
+        assert!((12.0..12.1).contains(&t), "took {t}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_without_progress_gives_up_with_what_is_left() {
+        let (r, _) = partial_batches(vec![1, 0, 0, 0], 2).await;
+        assert_eq!(r.result, vec![2, 3, 4, 5], "the first item was done");
+        assert_eq!(
+            r.attempts, 3,
+            "one with progress, then two retries of the rest"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn dont_retry_and_permanent_classes_stop_at_once() {
+        let policy = RetryPolicy::default();
+        for action in [
+            RetryAction::DontRetry,
+            RetryAction::Retry {
+                class: ErrorClass::Permanent,
+                retry_after: None,
+            },
+            RetryAction::Retry {
+                class: ErrorClass::Auth,
+                retry_after: None,
+            },
+        ] {
+            let r = drive(
+                &policy,
+                &mut || 1.0,
+                (),
+                |()| async { 7 },
+                |_, _| action.clone(),
+            )
+            .await;
+            assert_eq!(r.attempts, 1, "{action:?}");
+        }
     }
 }

@@ -4,7 +4,7 @@
 pub use crate::ports::target::{Attributes, CallError, Identity, Target, TargetCounters, TargetId};
 
 use crate::ratelimit::RateLimiter;
-use crate::retry::{Decision, RetryPolicy};
+use crate::retry::{drive, RetryAction, RetryPolicy};
 use std::future::Future;
 
 /// How a call ended, with the attempts it took.
@@ -14,8 +14,9 @@ pub struct Called<T> {
     pub attempts: u32,
 }
 
-/// Make one call through the limiter, retrying transient failures by `policy`.
-/// `jitter` yields numbers in 0..1 (a seeded source in tests).
+/// Make one call through the limiter, retrying transient failures by `policy` (the one
+/// driver, [`crate::retry::drive`]). `jitter` yields numbers in 0..1 (a seeded source
+/// in tests).
 pub async fn call_with_retries<T, Fut>(
     policy: &RetryPolicy,
     limiter: &RateLimiter,
@@ -25,45 +26,44 @@ pub async fn call_with_retries<T, Fut>(
 where
     Fut: Future<Output = Result<T, CallError>>,
 {
-    let mut attempts = 0;
-    loop {
-        let permit = limiter.acquire().await;
-        attempts += 1;
-        let outcome = call().await;
-        // Free the place before any backoff: waiting is not being in flight.
-        drop(permit);
-        let error = match outcome {
-            Ok(value) => {
-                limiter.on_success();
-                return Called {
-                    result: Ok(value),
-                    attempts,
-                };
-            }
-            Err(e) => e,
-        };
-        let retry_after = match &error {
-            CallError::Transient {
-                retry_after,
-                throttled,
-                ..
-            } => {
-                if *throttled {
-                    limiter.on_throttled(*retry_after);
+    let r = drive(
+        policy,
+        jitter,
+        (),
+        |()| {
+            let call = call();
+            async move {
+                let permit = limiter.acquire().await;
+                let outcome = call.await;
+                // Free the place before any backoff: waiting is not being in flight.
+                drop(permit);
+                match &outcome {
+                    Ok(_) => limiter.on_success(),
+                    Err(CallError::Transient {
+                        retry_after,
+                        throttled: true,
+                        ..
+                    }) => limiter.on_throttled(*retry_after),
+                    Err(_) => {}
                 }
-                *retry_after
+                outcome
             }
-            _ => None,
-        };
-        match policy.decide(attempts, error.class(), retry_after, jitter()) {
-            Decision::RetryAfter(wait) => tokio::time::sleep(wait).await,
-            Decision::GiveUp => {
-                return Called {
-                    result: Err(error),
-                    attempts,
-                }
-            }
-        }
+        },
+        |(), outcome| match outcome {
+            Ok(_) => RetryAction::Successful,
+            Err(e) => RetryAction::Retry {
+                class: e.class(),
+                retry_after: match e {
+                    CallError::Transient { retry_after, .. } => *retry_after,
+                    _ => None,
+                },
+            },
+        },
+    )
+    .await;
+    Called {
+        result: r.result,
+        attempts: r.attempts,
     }
 }
 

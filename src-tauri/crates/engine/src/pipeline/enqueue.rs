@@ -11,7 +11,7 @@ use crate::gen::Rng;
 use crate::ports::{
     pack_batches, ErrorKind, Outgoing, PackError, Queue, Service, StoreError, MAX_BATCH_BYTES,
 };
-use crate::retry::{Decision, RetryPolicy};
+use crate::retry::{drive, ErrorClass, RetryAction, RetryPolicy};
 use crate::EntityType;
 use serde::{Deserialize, Serialize};
 
@@ -146,42 +146,53 @@ pub async fn enqueue(
         sends: 0,
     };
     for batch in pack_batches(msgs, MAX_BATCH_BYTES)? {
-        let mut pending = batch;
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            done.sends += 1;
-            let error = match queue.send_batch(&pending).await {
-                Ok(failures) if failures.is_empty() => break,
-                Ok(failures) => {
-                    if let Some(f) = failures.iter().find(|f| !f.retryable) {
-                        return Err(StoreError::invalid(
-                            Service::Queue,
-                            "SendMessageBatch",
-                            format!("{}: {}", f.code, f.message),
-                        )
-                        .into());
-                    }
-                    let keep: Vec<usize> = failures.iter().map(|f| f.index).collect();
-                    pending = pending
-                        .into_iter()
-                        .enumerate()
-                        .filter(|(i, _)| keep.contains(i))
-                        .map(|(_, m)| m)
-                        .collect();
-                    StoreError::new(
-                        ErrorKind::Throttled,
-                        Service::Queue,
-                        "SendMessageBatch",
-                        format!("{} messages not sent yet", pending.len()),
-                    )
-                }
-                Err(e) => e,
-            };
-            match policy.decide(attempts, error.class(), None, rng.unit()) {
-                Decision::RetryAfter(wait) => tokio::time::sleep(wait).await,
-                Decision::GiveUp => return Err(error.into()),
-            }
+        let r = drive(
+            policy,
+            &mut || rng.unit(),
+            batch,
+            |pending: Vec<Outgoing>| async move { queue.send_batch(&pending).await },
+            |sent, result| match result {
+                Ok(failures) if failures.is_empty() => RetryAction::Successful,
+                Ok(failures) if failures.iter().any(|f| !f.retryable) => RetryAction::DontRetry,
+                Ok(failures) if failures.len() < sent.len() => RetryAction::RetryPartial(
+                    failures
+                        .iter()
+                        .filter_map(|f| sent.get(f.index).cloned())
+                        .collect(),
+                ),
+                Ok(_) => RetryAction::Retry {
+                    class: ErrorClass::Transient,
+                    retry_after: None,
+                },
+                Err(e) => RetryAction::Retry {
+                    class: e.class(),
+                    retry_after: None,
+                },
+            },
+        )
+        .await;
+        done.sends += u64::from(r.attempts);
+        let failures = r.result?;
+        if let Some(f) = failures.iter().find(|f| !f.retryable) {
+            return Err(StoreError::invalid(
+                Service::Queue,
+                "SendMessageBatch",
+                format!("{}: {}", f.code, f.message),
+            )
+            .into());
+        }
+        if !failures.is_empty() {
+            return Err(StoreError::new(
+                ErrorKind::Throttled,
+                Service::Queue,
+                "SendMessageBatch",
+                format!(
+                    "{} messages not sent after {} attempts",
+                    failures.len(),
+                    r.attempts
+                ),
+            )
+            .into());
         }
     }
     Ok(done)

@@ -151,7 +151,7 @@ impl Backend {
 
 /// Run a storage call again after transient failures (throttling, 5xx, timeouts), with
 /// the policy's jittered backoff. Adapters whose SDK retries are off use this, so one
-/// policy decides every retry.
+/// policy (and one driver, [`crate::retry::drive`]) decides every retry.
 pub async fn retry_transient<T, F, Fut>(
     policy: &crate::retry::RetryPolicy,
     jitter: &std::sync::Mutex<crate::gen::Rng>,
@@ -161,19 +161,21 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, StoreError>>,
 {
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        let err = match call().await {
-            Ok(v) => return Ok(v),
-            Err(e) => e,
-        };
-        let unit = jitter.lock().unwrap_or_else(|e| e.into_inner()).unit();
-        match policy.decide(attempts, err.class(), None, unit) {
-            crate::retry::Decision::RetryAfter(wait) => tokio::time::sleep(wait).await,
-            crate::retry::Decision::GiveUp => return Err(err),
-        }
-    }
+    crate::retry::drive(
+        policy,
+        &mut || jitter.lock().unwrap_or_else(|e| e.into_inner()).unit(),
+        (),
+        |()| call(),
+        |(), r| match r {
+            Ok(_) => crate::retry::RetryAction::Successful,
+            Err(e) => crate::retry::RetryAction::Retry {
+                class: e.class(),
+                retry_after: None,
+            },
+        },
+    )
+    .await
+    .result
 }
 
 /// A seed for jitter that differs between processes and instants.

@@ -3,7 +3,7 @@
 
 use super::{Calls, ErrorKind, Service, StoreError};
 use crate::gen::Rng;
-use crate::retry::{Decision, RetryPolicy};
+use crate::retry::{drive, ErrorClass, RetryAction, RetryPolicy};
 use crate::EntityType;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
@@ -238,38 +238,42 @@ pub async fn put_all(
 ) -> Result<u32, StoreError> {
     let mut calls = 0;
     for chunk in records.chunks(MAX_BATCH_PUT) {
-        let mut pending = chunk.to_vec();
-        let mut attempts = 0u32;
-        loop {
-            attempts += 1;
-            calls += 1;
-            let failure = match store.batch_put(&pending).await {
-                Ok(unprocessed) if unprocessed.is_empty() => break,
-                Ok(unprocessed) => {
-                    // Progress restarts the budget: under load DynamoDB writes some
-                    // items of every call and returns the rest.
-                    if unprocessed.len() < pending.len() {
-                        attempts = 1;
-                    }
-                    let message = format!(
-                        "{} of {} records still unprocessed after {attempts} attempts",
-                        unprocessed.len(),
-                        chunk.len()
-                    );
-                    pending = unprocessed;
-                    StoreError::new(
-                        ErrorKind::Throttled,
-                        Service::State,
-                        "BatchWriteItem",
-                        message,
-                    )
-                }
-                Err(e) => e,
-            };
-            match policy.decide(attempts, failure.class(), None, rng.unit()) {
-                Decision::RetryAfter(wait) => tokio::time::sleep(wait).await,
-                Decision::GiveUp => return Err(failure),
+        let r = drive(
+            policy,
+            &mut || rng.unit(),
+            chunk.to_vec(),
+            |pending: Vec<Record>| async move { store.batch_put(&pending).await },
+            |sent, result| match result {
+                Ok(rest) if rest.is_empty() => RetryAction::Successful,
+                Ok(rest) if rest.len() < sent.len() => RetryAction::RetryPartial(rest.clone()),
+                Ok(_) => RetryAction::Retry {
+                    class: ErrorClass::Transient,
+                    retry_after: None,
+                },
+                Err(e) => RetryAction::Retry {
+                    class: e.class(),
+                    retry_after: None,
+                },
+            },
+        )
+        .await;
+        calls += r.attempts;
+        match r.result {
+            Ok(rest) if rest.is_empty() => {}
+            Ok(rest) => {
+                return Err(StoreError::new(
+                    ErrorKind::Throttled,
+                    Service::State,
+                    "BatchWriteItem",
+                    format!(
+                        "{} of {} records still unprocessed after {} attempts",
+                        rest.len(),
+                        chunk.len(),
+                        r.attempts
+                    ),
+                ))
             }
+            Err(e) => return Err(e),
         }
     }
     Ok(calls)
