@@ -5,8 +5,9 @@
 //! OAuth2 client-credentials endpoint, HS256, verified). It enforces a quota with 429 +
 //! Retry-After, injects latency, 5xx, resets and hangs (deterministic for a seed), rejects
 //! what breaks a strict target's rules with a JSON:API 400, and exposes
-//! `GET /_sandbox/stats` and `GET /_sandbox/catalog` so tests can check the final state
-//! and count duplicates.
+//! `GET /_sandbox/stats`, `GET /_sandbox/catalog` and `GET /_sandbox/writes` (every
+//! accepted create and update with the fields it carried) so tests can check the final
+//! state, count duplicates and see what each PATCH sent.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -129,6 +130,15 @@ pub struct Stats {
     pub duplicates: u64,
 }
 
+/// One accepted write, as a test sees it: which fields a PATCH carried.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Write {
+    pub method: String,
+    pub path: String,
+    /// The attribute names the body carried, sorted.
+    pub fields: Vec<String>,
+}
+
 struct Obj {
     id: String,
     kind: EntityType,
@@ -139,6 +149,8 @@ struct Obj {
 
 struct Inner {
     objects: Vec<Obj>,
+    /// Every accepted POST and PATCH of a catalog object, in order.
+    writes: Vec<Write>,
     by_id: HashMap<String, usize>,
     stats: Stats,
     rng: Rng,
@@ -175,6 +187,7 @@ impl Sandbox {
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
                 objects: Vec::new(),
+                writes: Vec::new(),
                 by_id: HashMap::new(),
                 stats: Stats::default(),
                 rng: Rng::new(cfg.seed),
@@ -215,6 +228,11 @@ impl Sandbox {
 
     pub fn catalog(&self) -> Value {
         catalog_of(&self.shared.lock())
+    }
+
+    /// Every accepted create and update so far, with the fields each carried.
+    pub fn writes(&self) -> Vec<Write> {
+        self.shared.lock().writes.clone()
     }
 
     /// Refuse every token issued so far (they look expired to clients).
@@ -358,6 +376,7 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         return match segs.get(1) {
             Some(&"stats") => axum::Json(stats_of(&inner)).into_response(),
             Some(&"catalog") => axum::Json(catalog_of(&inner)).into_response(),
+            Some(&"writes") => axum::Json(&inner.writes).into_response(),
             _ => error(
                 StatusCode::NOT_FOUND,
                 "Not found",
@@ -450,6 +469,17 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                 &parts.headers,
                 &bytes,
             );
+            let write = matches!(parts.method, Method::POST | Method::PATCH)
+                && r.status().is_success()
+                && segs.first() != Some(&"oauth2");
+            if write {
+                let fields = attribute_names(&bytes);
+                shared.lock().writes.push(Write {
+                    method: parts.method.to_string(),
+                    path: path.clone(),
+                    fields,
+                });
+            }
             if matches!(gate, Gate::Hang) {
                 // The work is done; the answer comes too late for the client.
                 tokio::time::sleep(shared.cfg.hang).await;
@@ -485,6 +515,19 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         }
     }
     response
+}
+
+/// The attribute names of a write's body (JSON:API `data.attributes`, or the REST
+/// dialect's top-level object), sorted.
+fn attribute_names(body: &[u8]) -> Vec<String> {
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let attrs = v.pointer("/data/attributes").unwrap_or(&v);
+    let mut names: Vec<String> = attrs
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    names.sort();
+    names
 }
 
 fn route(
