@@ -10,7 +10,7 @@ APT_PACKAGES := build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev libg
 	libsoup-3.0-dev libjavascriptcoregtk-4.1-dev librsvg2-dev libayatana-appindicator3-dev \
 	xvfb xauth dbus-x11 webkit2gtk-driver gnome-keyring libsecret-tools
 
-.PHONY: demo test deps apt node ui tools moto lint unit keychain desktop bench bench-target bench-local fuzz clean
+.PHONY: demo test deps apt node ui tools moto lint unit keychain desktop bench bench-target bench-local bench-sync fuzz clean
 
 # The AWS emulator the contract suite runs against (tests start and stop it themselves
 # on a free loopback port). Pinned: the suite's notes list where this moto differs
@@ -94,6 +94,11 @@ bench-target:
 # The embedded backend: queue and state throughput on a real folder (~5 s).
 bench-local:
 	$(CARGO) run --release -q -p metasync-local --example local_bench
+
+# The whole pipeline (release CLI) against the sandbox at quota 200/s with 20 ms latency:
+# 20,000 records uniform and skewed, calls per record, a 1M-record plan's memory (~6 min).
+bench-sync:
+	python3 scripts/bench_sync.py
 
 # Not part of `make test`. The toolchain is stable; RUSTC_BOOTSTRAP lets cargo-fuzz
 # pass its sanitizer flags.

@@ -207,7 +207,7 @@ async fn demo(args: &Args) -> Result<(), String> {
         limit: None,
         rank_by: None,
         wait: true,
-        concurrency: 8,
+        concurrency: metasync_engine::pipeline::consume::DEFAULT_CONCURRENCY,
         who: who(),
     };
     let bar = Bar::new();

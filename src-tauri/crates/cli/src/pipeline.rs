@@ -3,6 +3,7 @@
 
 use crate::output::{fail, plural, thousands, Format};
 use crate::{EXIT_FINDINGS, EXIT_UNUSABLE};
+use metasync_engine::pipeline::consume::DEFAULT_CONCURRENCY;
 use metasync_engine::pipeline::sync::{Progress, SyncReport};
 use metasync_runtime::{Env, RuntimeError};
 use std::io::{IsTerminal, Write};
@@ -58,8 +59,8 @@ pub struct SyncArgs {
     /// Do not ask before syncing to a production profile.
     #[arg(long)]
     yes: bool,
-    /// Records worked on at once.
-    #[arg(long, default_value_t = 8)]
+    /// Messages worked on at once per queue (ten per receive).
+    #[arg(long, default_value_t = DEFAULT_CONCURRENCY)]
     concurrency: usize,
 }
 
@@ -67,7 +68,8 @@ pub struct SyncArgs {
 pub struct WorkerArgs {
     #[command(flatten)]
     common: Common,
-    #[arg(long, default_value_t = 8)]
+    /// Messages worked on at once per queue (ten per receive).
+    #[arg(long, default_value_t = DEFAULT_CONCURRENCY)]
     concurrency: usize,
     /// Stop when every queue is empty.
     #[arg(long)]

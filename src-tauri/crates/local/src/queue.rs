@@ -22,6 +22,8 @@ const POLL_EVERY: Duration = Duration::from_millis(50);
 pub struct LocalQueue {
     db: Arc<Db>,
     calls: CallCounter,
+    /// The looks of a long poll after its first: one receive is one call, as on SQS.
+    polls: CallCounter,
     name: &'static str,
     settings: QueueSettings,
 }
@@ -31,6 +33,7 @@ impl LocalQueue {
         Self {
             db,
             calls: CallCounter::default(),
+            polls: CallCounter::default(),
             name: entity.as_str(),
             settings,
         }
@@ -49,6 +52,7 @@ impl LocalQueue {
         lane: Lane,
         max: usize,
         visibility: Duration,
+        counter: &CallCounter,
     ) -> Result<Vec<Received>, StoreError> {
         let queue = self.name;
         let lane_no = Self::lane_no(lane);
@@ -57,7 +61,7 @@ impl LocalQueue {
         let max_receives = i64::from(self.settings.max_receive_count);
         let nonces: Vec<String> = (0..max).map(|_| self.db.new_id()).collect();
         self.db
-            .run(&self.calls, Service::Queue, "ReceiveMessage", move |conn| {
+            .run(counter, Service::Queue, "ReceiveMessage", move |conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let mut out = Vec::new();
                 {
@@ -192,9 +196,11 @@ impl Queue for LocalQueue {
     ) -> Result<Vec<Received>, StoreError> {
         check_receive(max, wait)?;
         let deadline = tokio::time::Instant::now() + wait;
+        let mut counter = &self.calls;
         loop {
             let arrived = self.db.arrivals.notified();
-            let got = self.receive_now(lane, max, visibility).await?;
+            let got = self.receive_now(lane, max, visibility, counter).await?;
+            counter = &self.polls;
             if !got.is_empty() || tokio::time::Instant::now() >= deadline {
                 return Ok(got);
             }

@@ -29,15 +29,24 @@ use crate::target::{call_with_retries, CallError, Target, TargetId};
 use crate::EntityType;
 use futures_util::future::{join_all, select, Either};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// Messages in flight per queue: three receives of ten. A group with a message in
+/// flight hands out nothing, so this stays below the [`LANES`](super::enqueue::LANES) groups of a type: when
+/// a receive loop has finished its ten, ten groups are free again and its next receive
+/// comes back full (more loops would mostly poll locked groups, paying receives for
+/// nothing). Thirty messages of ten records keep far more calls ready than a quota of
+/// a few hundred a second needs.
+pub const DEFAULT_CONCURRENCY: usize = 30;
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
     /// Who is working (recorded with failures).
     pub owner: String,
-    /// Receive loops per queue.
+    /// Messages worked on at once per queue (each a different group); every receive
+    /// loop holds up to ten. See [`DEFAULT_CONCURRENCY`].
     pub concurrency: usize,
     /// How long a received message stays hidden; extended while it is worked on.
     pub visibility: Duration,
@@ -50,7 +59,7 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
             owner: "metasync".into(),
-            concurrency: 8,
+            concurrency: DEFAULT_CONCURRENCY,
             visibility: Duration::from_secs(60),
             wait: Duration::from_secs(1),
             retry: RetryPolicy::default(),
@@ -148,24 +157,48 @@ impl<'a, T: Target> Worker<'a, T> {
     /// visible or in flight; else keep polling until cancelled.
     pub async fn run(&self, entity: EntityType, until_empty: bool) -> Result<(), WorkerError> {
         let queue = self.backend.queue(entity).as_ref();
-        let loops = (0..self.cfg.concurrency.max(1)).map(|_| self.receive_loop(queue, until_empty));
-        for r in join_all(loops).await {
+        let n = self.cfg.concurrency.div_ceil(MAX_RECEIVE).max(1);
+        let loops = Loops {
+            active: AtomicUsize::new(n),
+            draining: AtomicBool::new(false),
+        };
+        let work = (0..n).map(|_| self.receive_loop(queue, until_empty, &loops));
+        for r in join_all(work).await {
             r?;
         }
         self.auth_stopped()
     }
 
-    async fn receive_loop(&self, queue: &dyn Queue, until_empty: bool) -> Result<(), WorkerError> {
+    /// With `until_empty`, the tail of a queue is polled by one loop, not by all: a
+    /// receive that comes back short means the queue is draining, and from then on a
+    /// loop that is not the last leaves instead of receiving again. The last one stays
+    /// for messages still in flight or coming back (a parent not synced yet, a
+    /// visibility timeout) and returns once the queue holds nothing at all.
+    async fn receive_loop(
+        &self,
+        queue: &dyn Queue,
+        until_empty: bool,
+        loops: &Loops,
+    ) -> Result<(), WorkerError> {
         loop {
             self.auth_stopped()?;
             if self.cancelled.load(Ordering::SeqCst) {
                 return Ok(());
             }
+            if until_empty && loops.draining.load(Ordering::SeqCst) && loops.leave_unless_last() {
+                return Ok(());
+            }
             let msgs = queue
                 .receive(Lane::Main, MAX_RECEIVE, self.cfg.visibility, self.cfg.wait)
                 .await?;
+            if msgs.len() < MAX_RECEIVE {
+                loops.draining.store(true, Ordering::SeqCst);
+            }
             if msgs.is_empty() {
                 if until_empty {
+                    if loops.leave_unless_last() {
+                        return Ok(());
+                    }
                     let d = queue.depth().await?;
                     if d.visible == 0 && d.in_flight == 0 {
                         return Ok(());
@@ -583,6 +616,25 @@ impl<'a, T: Target> Worker<'a, T> {
 
 use crate::ports::Clock;
 
+/// The receive loops of one queue.
+struct Loops {
+    /// Loops still running.
+    active: AtomicUsize,
+    /// A receive came back short: the queue is draining.
+    draining: AtomicBool,
+}
+
+impl Loops {
+    /// Count one loop out unless it is the last one running; true if it may leave.
+    fn leave_unless_last(&self) -> bool {
+        self.active
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n > 1).then(|| n - 1)
+            })
+            .is_ok()
+    }
+}
+
 /// Write a record's failure (status failed, the error, the record itself for triage),
 /// keeping the target id it may already have.
 #[allow(clippy::too_many_arguments)]
@@ -717,5 +769,23 @@ pub async fn drain_dead_letters(
         for chunk in receipts.chunks(MAX_BATCH_ENTRIES) {
             backend.queue(entity).delete_batch(chunk).await?;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_receive_loops_leave_but_the_last_one_stays() {
+        let loops = Loops {
+            active: AtomicUsize::new(3),
+            draining: AtomicBool::new(true),
+        };
+        assert!(loops.leave_unless_last());
+        assert!(loops.leave_unless_last());
+        assert!(!loops.leave_unless_last(), "one loop always stays");
+        assert!(!loops.leave_unless_last());
+        assert_eq!(loops.active.load(Ordering::SeqCst), 1);
     }
 }

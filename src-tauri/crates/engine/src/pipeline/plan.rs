@@ -191,7 +191,10 @@ pub async fn plan(
             })
         })
     };
-    let mut planner = Planner::default();
+    let mut planner = Planner {
+        state_empty: state_is_empty(state).await?,
+        ..Planner::default()
+    };
     let mut chunk: Vec<CanonicalRecord> = Vec::with_capacity(MAX_BATCH_GET);
     while let Some(record) = rx.recv().await {
         if chunk.first().is_some_and(|f| f.entity != record.entity) || chunk.len() == MAX_BATCH_GET
@@ -223,8 +226,25 @@ pub async fn plan(
     })
 }
 
+/// Whether the state holds no record at all (a first import): then the planner reads
+/// nothing per record, which on a first sync halves the state reads. One query per
+/// status. On DynamoDB the index behind it is read eventually, so a record written a
+/// moment ago may be missed and planned as new: the worker reads the state again,
+/// consistently, before it calls the target, so such a record is skipped or updated,
+/// never created twice.
+async fn state_is_empty(state: &dyn StateStore) -> Result<bool, StoreError> {
+    for status in RecordStatus::ALL {
+        if !state.query(status, None, 1, None).await?.items.is_empty() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 #[derive(Default)]
 struct Planner {
+    /// The state held no record when the plan began: nothing to read.
+    state_empty: bool,
     counts: PlanCounts,
     /// Keys of records of these files that will exist once the run is done, by type.
     coming: [HashSet<String>; 3],
@@ -255,6 +275,9 @@ impl Planner {
         unknown.dedup();
         wanted.extend(unknown.iter().cloned());
         let mut found: HashMap<RecordKey, Record> = HashMap::new();
+        if self.state_empty {
+            wanted.clear();
+        }
         for keys in wanted.chunks(MAX_BATCH_GET) {
             for r in state.batch_get(keys).await? {
                 found.insert(r.key.clone(), r);
