@@ -304,7 +304,7 @@ async fn demo(args: &Args) -> Result<(), String> {
     println!("  logs       {}", data.join("logs").display());
     let stats = sandbox.stats();
     println!(
-        "\nThe sandbox holds {} objects, {} duplicates. Next: `make app` opens the desktop app.",
+        "\nThe sandbox holds {} objects, {} duplicates. The same steps one by one: `metasync --help`.",
         stats.objects.values().sum::<u64>(),
         stats.duplicates
     );
