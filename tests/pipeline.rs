@@ -411,13 +411,19 @@ fn a_second_sync_writes_nothing_and_an_edit_patches_only_changed_records(store: 
     drop(out);
 
     let before = w.sandbox.stats();
+    let writes_before = w.sandbox.writes().len();
     let third = w.sync();
     assert_conserved(&third);
     assert_eq!(n(&third, "updated"), 2, "{third}");
     assert_eq!(n(&third, "created"), 0, "{third}");
     let after = w.sandbox.stats();
-    assert_eq!(after.requests - before.requests, 2, "exactly two PATCHes");
+    assert_eq!(
+        after.requests - before.requests,
+        3,
+        "the connection check and two PATCHes"
+    );
     let writes = w.sandbox.writes();
+    assert_eq!(writes.len() - writes_before, 2, "exactly two writes");
     // The two records sit in different lanes, so their PATCHes come in either order.
     let mut patches: Vec<(String, Vec<String>)> = writes[writes.len() - 2..]
         .iter()
@@ -705,4 +711,63 @@ fn a_trial_run_sends_only_the_top_records() {
     assert_eq!(n(&rest, "unchanged"), 2, "{rest}");
     assert_eq!(n(&rest, "synced"), n(&rest, "rows") - 2, "{rest}");
     assert_eq!(w.sandbox.stats().duplicates, 0);
+}
+
+/// A target that cannot be reached, or that refuses the credentials, stops the sync
+/// with exit 2 before anything is landed or sent.
+#[test]
+fn an_unreachable_target_or_refused_credentials_stop_the_run_before_anything_is_written() {
+    let w = World::new(Store::Local, Config::default(), 1, 0.0);
+    // Nothing listens on a port that was just free.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let config = w.dir.path().join("unreachable.toml");
+    let data = w.dir.path().join("data-u");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.u]\ndata_dir = {:?}\n[profiles.u.target]\ndialect = \"media_manager\"\nurl = \"http://127.0.0.1:{port}/api/v1\"\ntimeout_seconds = 1\n",
+            data.display().to_string()
+        ),
+    )
+    .expect("toml");
+    let files: Vec<String> = w.files.iter().map(|p| p.display().to_string()).collect();
+    let mut args = vec!["sync", "--profile", "u", "--config"];
+    let config = config.display().to_string();
+    args.push(&config);
+    args.extend(files.iter().map(String::as_str));
+    let o = command(&args, &VARS).output().expect("sync");
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot be reached") && stderr(&o).contains("nothing was landed"),
+        "{}",
+        stderr(&o)
+    );
+    let objects = data.join("objects");
+    assert!(
+        !objects.join("bronze").exists(),
+        "nothing landed in {}",
+        objects.display()
+    );
+
+    // The sandbox, with a wrong secret.
+    let mut vars = VARS;
+    vars[1] = ("METASYNC_TARGET_SECRET", "not-the-secret");
+    let o = w
+        .command(&args[..1])
+        .args(&files)
+        .envs(vars.iter().copied())
+        .output()
+        .expect("sync");
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("refused the credentials"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("not-the-secret"), "never the secret");
+    assert_eq!(w.sandbox.stats().objects.values().sum::<u64>(), 0);
+    assert!(!w.dir.path().join("data/objects/bronze").exists());
 }

@@ -23,7 +23,7 @@ use metasync_engine::config::{Dialect, TargetProfile};
 use metasync_engine::gen::Rng;
 use metasync_engine::ratelimit::RateLimiter;
 use metasync_engine::target::{
-    call_with_retries, Attributes, CallError, Called, Identity, Target, TargetCounters, TargetId,
+    probe, Attributes, CallError, Called, Identity, Target, TargetCounters, TargetId,
 };
 use metasync_engine::EntityType;
 use std::sync::Arc;
@@ -75,13 +75,7 @@ pub async fn check_connection(
     let client = connect(profile, credentials, None)?;
     let mut rng = Rng::new(0x2545_F491_4F6C_DD1D);
     let mut jitter = move || rng.unit();
-    let probe = Identity::Slug("metasync-connection-check".into());
-    Ok(
-        call_with_retries(&profile.retry, &limiter, &mut jitter, || {
-            client.find(EntityType::Show, None, &probe)
-        })
-        .await,
-    )
+    Ok(probe(&client, &profile.retry, &limiter, &mut jitter).await)
 }
 
 impl Target for AnyTarget {

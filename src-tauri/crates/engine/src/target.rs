@@ -67,6 +67,25 @@ where
     }
 }
 
+/// The slug the connection check looks up: no show has it, so the answer is "not
+/// found" from a target that is there and lets us in.
+pub const PROBE_SLUG: &str = "metasync-connection-check";
+
+/// One harmless lookup through the limiter and the retry policy: proves the target is
+/// reachable and takes the credentials, before a run lands or sends anything.
+pub async fn probe<T: Target>(
+    target: &T,
+    policy: &RetryPolicy,
+    limiter: &RateLimiter,
+    jitter: &mut impl FnMut() -> f64,
+) -> Called<Option<TargetId>> {
+    let identity = Identity::Slug(PROBE_SLUG.into());
+    call_with_retries(policy, limiter, jitter, || {
+        target.find(crate::EntityType::Show, None, &identity)
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

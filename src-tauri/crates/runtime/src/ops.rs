@@ -130,7 +130,9 @@ pub async fn sync(
     )
     .await
     .map_err(|e| match e {
-        engine_sync::SyncError::Unusable(m) => RuntimeError::Unusable(m),
+        engine_sync::SyncError::Unusable(m) | engine_sync::SyncError::Unreachable(m) => {
+            RuntimeError::Unusable(m)
+        }
         engine_sync::SyncError::RankBy(c) => {
             RuntimeError::Unusable(format!("--rank-by {c:?} is not a column of the files"))
         }

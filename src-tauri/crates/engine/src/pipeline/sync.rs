@@ -11,7 +11,7 @@ use super::summary::{api_calls, millis, Outcome, RunSummary, Tally};
 use crate::gen::Rng;
 use crate::ports::{Backend, Clock, RecordKey, Run, RunKind, StoreError, SystemClock};
 use crate::ratelimit::RateLimiter;
-use crate::target::Target;
+use crate::target::{probe, CallError, Target};
 use crate::validate::{self, FileOutcome};
 use crate::EntityType;
 use serde::Serialize;
@@ -80,6 +80,9 @@ pub enum SyncError {
     },
     #[error("--rank-by {0:?} is not a column of the files")]
     RankBy(String),
+    /// The connection check before landing failed: nothing was landed or sent.
+    #[error("{0}")]
+    Unreachable(String),
 }
 
 /// A run id: sortable by time, unique, safe in object keys and queue ids.
@@ -167,6 +170,25 @@ pub async fn sync<T: Target>(
     );
     progress(Progress::Planned(planned.counts.clone()));
     let not_sent = apply_limit(&mut to_send, opts.limit, opts.rank_by.as_deref())?;
+    // Workers here will call the target: check it first, so an unreachable target or
+    // refused credentials stop the run before anything is landed or sent. Nothing to
+    // send, no call (a re-sync of unchanged files stays silent).
+    if opts.wait && to_send.iter().any(|v| !v.is_empty()) {
+        let mut rng = Rng::new(crate::ports::jitter_seed());
+        let called = probe(target, &opts.worker.retry, limiter, &mut || rng.unit()).await;
+        if let Err(e) = called.result {
+            let why = match e {
+                CallError::Auth { message } => {
+                    format!("the target refused the credentials ({message})")
+                }
+                e @ CallError::Transient { .. } => format!("the target cannot be reached ({e})"),
+                other => format!("the target refused the connection check ({other})"),
+            };
+            return Err(SyncError::Unreachable(format!(
+                "{why}; nothing was landed or sent"
+            )));
+        }
+    }
 
     // Land.
     let mut landed = Landed::default();
