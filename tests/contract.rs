@@ -37,8 +37,8 @@ use metasync_engine::config::AwsProfile;
 use metasync_engine::gen::Rng;
 use metasync_engine::ports::faults::FaultyState;
 use metasync_engine::ports::{
-    put_all, Backend, Expect, Lane, LastError, ManualClock, Outgoing, Record, RecordKey,
-    RecordStatus, Run, Service, Written, MAX_BATCH_BYTES,
+    put_all, Backend, ErrorKind, Expect, Lane, LastError, ManualClock, Outgoing, Record, RecordKey,
+    RecordStatus, Run, Service, Written, MAX_BATCH_BYTES, MAX_ITEM_BYTES,
 };
 use metasync_engine::retry::RetryPolicy;
 use metasync_engine::EntityType;
@@ -509,6 +509,33 @@ async fn queue_refuses_oversized_batches_before_any_call(h: Harness) {
         .is_empty());
 }
 
+/// SQS takes only letters, digits and ASCII punctuation in group and dedup ids: a show
+/// called "Café Society" as a group id is a sender fault on AWS, so both refuse it.
+async fn queue_refuses_ids_sqs_would_refuse(h: Harness) {
+    let q = h.backend.queue(EntityType::Show);
+    let before = q.calls();
+    for (group, dedup) in [
+        ("Café Society", "d1"),
+        ("with space", "d2"),
+        ("g", "dédup"),
+        ("g", ""),
+        (&"g".repeat(129)[..], "d3"),
+    ] {
+        let err = q
+            .send_batch(&[msg(group, dedup, "x")])
+            .await
+            .expect_err("refused");
+        assert_eq!(err.kind, ErrorKind::Invalid, "{group:?} {dedup:?}: {err}");
+    }
+    assert_eq!(q.calls().since(&before).total(), 0, "before any call");
+    let punctuation = "a-Z_0.9:!#$%&'()*+,/;<=>?@[]^`{|}~";
+    assert!(q
+        .send_batch(&[msg(punctuation, punctuation, "x")])
+        .await
+        .expect("letters, digits and punctuation go")
+        .is_empty());
+}
+
 async fn queue_long_poll_wakes_on_arrival(h: Harness) {
     let q = h.backend.queue(EntityType::Season).clone();
     let waiter = {
@@ -613,6 +640,47 @@ async fn state_batches_keep_their_limits(h: Harness) {
     assert_eq!(got, records, "the 30 that exist, by key");
     keys.push(RecordKey::new(EntityType::Show, "one-too-many"));
     assert!(s.batch_get(&keys).await.is_err(), "101 > 100");
+}
+
+/// DynamoDB refuses a whole batch that names a key twice, an item over 400 KB and an
+/// index key over 1,024 bytes: both adapters refuse them alike, naming the record,
+/// before any call.
+async fn state_refuses_what_dynamodb_would_refuse(h: Harness) {
+    let s = &h.backend.state;
+    let before = s.calls();
+    let a = record(EntityType::Show, "twice", RecordStatus::Synced, None);
+    let err = s
+        .batch_put(&[a.clone(), a.clone()])
+        .await
+        .expect_err("a key twice in a put");
+    assert!(err.message.contains("show#twice"), "{err}");
+    let err = s
+        .batch_get(&[a.key.clone(), a.key.clone()])
+        .await
+        .expect_err("a key twice in a get");
+    assert!(err.message.contains("show#twice"), "{err}");
+    let mut big = record(EntityType::Episode, "big", RecordStatus::Synced, None);
+    big.payload = Some("x".repeat(MAX_ITEM_BYTES));
+    let err = s.put(&big, Expect::Absent).await.expect_err("too big");
+    assert!(err.message.contains("episode#big"), "{err}");
+    assert!(s.batch_put(&[big]).await.is_err());
+    let long_key = "k".repeat(1_100);
+    let long = record(
+        EntityType::Show,
+        &long_key,
+        RecordStatus::Failed,
+        Some("http_400"),
+    );
+    assert!(s.put(&long, Expect::Absent).await.is_err(), "index key");
+    assert_eq!(err.kind, ErrorKind::Invalid);
+    assert_eq!(s.calls().since(&before).total(), 0, "before any call");
+    // Under the limits, the same shapes go.
+    let mut fits = record(EntityType::Episode, "fits", RecordStatus::Synced, None);
+    fits.payload = Some("x".repeat(MAX_ITEM_BYTES - 4_096));
+    assert_eq!(
+        s.put(&fits, Expect::Absent).await.expect("fits"),
+        Written::Done
+    );
 }
 
 async fn state_queries_by_status_and_error_code(h: Harness) {
@@ -786,9 +854,11 @@ contract!(
     queue_explicit_dead_letter,
     queue_drops_duplicates_within_the_window,
     queue_refuses_oversized_batches_before_any_call,
+    queue_refuses_ids_sqs_would_refuse,
     queue_long_poll_wakes_on_arrival,
     state_conditional_writes,
     state_batches_keep_their_limits,
+    state_refuses_what_dynamodb_would_refuse,
     state_queries_by_status_and_error_code,
     state_keeps_runs_newest_first,
     state_put_all_survives_throttling_and_unprocessed_items,
@@ -850,6 +920,30 @@ mod local_only {
             .await
             .expect("delete")
             .is_empty());
+    }
+
+    /// Processes that open one fresh folder at the same moment all get in: the wait
+    /// for a lock is set before the switch to WAL, which takes one.
+    #[test]
+    fn openers_racing_on_a_fresh_folder_all_get_in() {
+        for _ in 0..4 {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let start = Arc::new(std::sync::Barrier::new(12));
+            let openers: Vec<_> = (0..12)
+                .map(|_| {
+                    let (dir, start) = (dir.path().to_owned(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        metasync_local::open(&dir, Default::default())
+                            .map(|_| ())
+                            .map_err(|e| e.to_string())
+                    })
+                })
+                .collect();
+            for o in openers {
+                o.join().expect("opener").expect("open");
+            }
+        }
     }
 
     /// The CLI and the desktop app may hold one folder at once: two connections see

@@ -11,9 +11,9 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
 use metasync_engine::gen::Rng;
 use metasync_engine::ports::{
-    check_batch, jitter_seed, retry_transient, CallCounter, Calls, ErrorKind, Expect, LastError,
-    Lease, Page, Record, RecordKey, RecordStatus, Run, Service, StateStore, StoreError, Written,
-    MAX_BATCH_GET, MAX_BATCH_PUT,
+    check_batch_get, check_batch_put, check_record, jitter_seed, retry_transient, CallCounter,
+    Calls, ErrorKind, Expect, LastError, Lease, Page, Record, RecordKey, RecordStatus, Run,
+    Service, StateStore, StoreError, Written,
 };
 use metasync_engine::retry::{drive, ErrorClass, RetryAction, RetryPolicy};
 use std::collections::HashMap;
@@ -233,7 +233,7 @@ impl StateStore for DynamoState {
 
     async fn batch_get(&self, keys: &[RecordKey]) -> Result<Vec<Record>, StoreError> {
         const OP: &str = "BatchGetItem";
-        check_batch(OP, keys, MAX_BATCH_GET)?;
+        check_batch_get(keys)?;
         if keys.is_empty() {
             return Ok(Vec::new());
         }
@@ -309,6 +309,7 @@ impl StateStore for DynamoState {
     }
 
     async fn put(&self, record: &Record, expect: Expect) -> Result<Written, StoreError> {
+        check_record("PutItem", record)?;
         let item = to_item(record);
         let attempts = AtomicU32::new(0);
         let written = retry_transient(&self.retry, &self.jitter, || async {
@@ -351,7 +352,7 @@ impl StateStore for DynamoState {
 
     async fn batch_put(&self, records: &[Record]) -> Result<Vec<Record>, StoreError> {
         const OP: &str = "BatchWriteItem";
-        check_batch(OP, records, MAX_BATCH_PUT)?;
+        check_batch_put(records)?;
         if records.is_empty() {
             return Ok(Vec::new());
         }

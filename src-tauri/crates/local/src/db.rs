@@ -70,14 +70,25 @@ impl Db {
             message: e.to_string(),
         };
         let conn = Connection::open(path).map_err(err)?;
+        // First the wait for a lock: switching a fresh file to WAL takes one, and a
+        // second process opening the same fresh folder would otherwise fail at once
+        // with "database is locked".
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(err)?;
         // WAL with a full sync at each commit: a call that returned survives kill -9
         // and power loss alike.
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(err)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(err)?;
+        // macOS's fsync leaves data in the drive's cache; F_FULLFSYNC does not
+        // (SQLite's `fullfsync` pragma, for commits and checkpoints).
+        #[cfg(target_os = "macos")]
+        {
+            conn.pragma_update(None, "fullfsync", "ON").map_err(err)?;
+            conn.pragma_update(None, "checkpoint_fullfsync", "ON")
+                .map_err(err)?;
+        }
         conn.execute_batch(SCHEMA).map_err(err)?;
         Ok(Self {
             path: path.to_owned(),

@@ -78,13 +78,46 @@ fn write_synced(tmp: &Path, body: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
+/// Make a rename or link in `dir` durable. On Windows a folder cannot be opened as a
+/// file (`File::open` fails with os error 5) and NTFS journals the rename itself, so
+/// there is nothing to do.
+#[cfg(not(windows))]
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
+#[cfg(windows)]
+fn sync_dir(_dir: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// `create_dir_all`, and each folder it made synced into its parent, so a new
+/// `date=…/` folder survives a power loss along with the file placed in it.
+fn create_dir_synced(dir: &Path) -> std::io::Result<()> {
+    let mut missing = Vec::new();
+    let mut d = dir;
+    while !d.exists() {
+        missing.push(d);
+        match d.parent() {
+            Some(p) => d = p,
+            None => break,
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    for made in missing {
+        if let Some(parent) = made.parent() {
+            sync_dir(parent)?;
+        }
+    }
+    Ok(())
+}
+
 fn place(tmp: &Path, dest: &Path, replace: bool) -> std::io::Result<bool> {
     let parent = dest.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent)?;
+    create_dir_synced(parent)?;
     let placed = if replace {
         std::fs::rename(tmp, dest).map(|()| true)
     } else {

@@ -3,8 +3,8 @@
 use crate::db::Db;
 use async_trait::async_trait;
 use metasync_engine::ports::{
-    check_batch, CallCounter, Calls, Expect, LastError, Lease, Page, Record, RecordKey,
-    RecordStatus, Run, Service, StateStore, StoreError, Written, MAX_BATCH_GET, MAX_BATCH_PUT,
+    check_batch_get, check_batch_put, check_record, CallCounter, Calls, Expect, LastError, Lease,
+    Page, Record, RecordKey, RecordStatus, Run, Service, StateStore, StoreError, Written,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use std::sync::Arc;
@@ -118,7 +118,7 @@ impl StateStore for LocalState {
     }
 
     async fn batch_get(&self, keys: &[RecordKey]) -> Result<Vec<Record>, StoreError> {
-        check_batch("BatchGetItem", keys, MAX_BATCH_GET)?;
+        check_batch_get(keys)?;
         let ids: Vec<String> = keys.iter().map(RecordKey::id).collect();
         self.db
             .run(&self.calls, Service::State, "BatchGetItem", move |conn| {
@@ -133,6 +133,7 @@ impl StateStore for LocalState {
     }
 
     async fn put(&self, record: &Record, expect: Expect) -> Result<Written, StoreError> {
+        check_record("PutItem", record)?;
         let record = record.clone();
         self.db
             .run(&self.calls, Service::State, "PutItem", move |conn| {
@@ -157,7 +158,7 @@ impl StateStore for LocalState {
     }
 
     async fn batch_put(&self, records: &[Record]) -> Result<Vec<Record>, StoreError> {
-        check_batch("BatchWriteItem", records, MAX_BATCH_PUT)?;
+        check_batch_put(records)?;
         let records = records.to_vec();
         self.db
             .run(&self.calls, Service::State, "BatchWriteItem", move |conn| {

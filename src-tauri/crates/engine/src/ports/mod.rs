@@ -16,13 +16,14 @@ pub mod target;
 pub use calls::{CallCount, CallCounter, Calls, Service};
 pub use objects::{check_key, check_prefix, Object, ObjectMeta, ObjectStore};
 pub use queue::{
-    check_delete_batch, check_receive, check_send_batch, pack_batches, Depth, Lane, Outgoing,
-    PackError, Queue, Receipt, Received, SendFailure, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES,
-    MAX_LONG_POLL, MAX_RECEIVE,
+    check_delete_batch, check_receive, check_send_batch, is_id_char, pack_batches, Depth, Lane,
+    Outgoing, PackError, Queue, Receipt, Received, SendFailure, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES,
+    MAX_ID_CHARS, MAX_LONG_POLL, MAX_RECEIVE,
 };
 pub use state::{
-    check_batch, put_all, Expect, LastError, Lease, Page, Record, RecordKey, RecordStatus, Run,
-    RunKind, StateStore, Written, MAX_BATCH_GET, MAX_BATCH_PUT,
+    check_batch, check_batch_get, check_batch_put, check_record, put_all, Expect, LastError, Lease,
+    Page, Record, RecordKey, RecordStatus, Run, RunKind, StateStore, Written, MAX_BATCH_GET,
+    MAX_BATCH_PUT, MAX_INDEX_KEY_BYTES, MAX_ITEM_BYTES,
 };
 
 use crate::retry::ErrorClass;

@@ -115,6 +115,16 @@ pub trait Queue: Send + Sync {
     fn calls(&self) -> Calls;
 }
 
+/// The longest `MessageGroupId` / `MessageDeduplicationId` SQS takes.
+pub const MAX_ID_CHARS: usize = 128;
+
+/// What SQS accepts in a group or dedup id: "alphanumeric characters (a-z, A-Z, 0-9)
+/// and punctuation (!"#$%&'()*+,-./:;<=>?@[\]^_`{|}~)" (SQS API reference,
+/// SendMessage). Anything else is a sender fault on AWS, so both adapters refuse it.
+pub fn is_id_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c.is_ascii_punctuation()
+}
+
 /// Limits a send batch must keep; adapters check them before any call.
 pub fn check_send_batch(operation: &'static str, messages: &[Outgoing]) -> Result<(), StoreError> {
     let invalid = |m: String| Err(StoreError::invalid(Service::Queue, operation, m));
@@ -131,17 +141,12 @@ pub fn check_send_batch(operation: &'static str, messages: &[Outgoing]) -> Resul
         ));
     }
     for m in messages {
-        if m.group_id.is_empty() || m.group_id.len() > 128 {
-            return invalid(format!(
-                "group id {:?} must be 1 to 128 characters",
-                m.group_id
-            ));
-        }
-        if m.dedup_id.is_empty() || m.dedup_id.len() > 128 {
-            return invalid(format!(
-                "dedup id {:?} must be 1 to 128 characters",
-                m.dedup_id
-            ));
+        for (what, id) in [("group id", &m.group_id), ("dedup id", &m.dedup_id)] {
+            if id.is_empty() || id.len() > MAX_ID_CHARS || !id.chars().all(is_id_char) {
+                return invalid(format!(
+                    "{what} {id:?} must be 1 to {MAX_ID_CHARS} letters a-z A-Z, digits and ASCII punctuation"
+                ));
+            }
         }
         if m.body.is_empty() {
             return invalid("a message body must not be empty".into());

@@ -216,6 +216,37 @@ pub trait StateStore: Send + Sync {
     fn calls(&self) -> Calls;
 }
 
+/// The largest item DynamoDB stores: "400 KB", attribute names and values together
+/// (DynamoDB developer guide, service quotas). Read as 400,000 bytes, the lower of the
+/// two readings: AWS was seen to take a little more (moto's notes: 409–410 KB), and
+/// moto refuses past 405,000.
+pub const MAX_ITEM_BYTES: usize = 400_000;
+/// The longest sort key DynamoDB takes, the status index's (`{error_code}#{type}#{key}`).
+pub const MAX_INDEX_KEY_BYTES: usize = 1024;
+/// Room for a record's attribute names, numbers and the index keys' fixed parts.
+const ITEM_OVERHEAD_BYTES: usize = 256;
+
+impl Record {
+    /// An upper estimate of this record's size as a table item.
+    pub fn item_bytes(&self) -> usize {
+        let text = |o: &Option<String>| o.as_ref().map_or(0, String::len);
+        let id = self.key.entity.as_str().len() + 1 + self.key.key.len();
+        // The key twice: `pk` and inside the index's sort key.
+        2 * id
+            + self.hash.len()
+            + text(&self.target_id)
+            + text(&self.payload)
+            + text(&self.run_id)
+            + self.lease.as_ref().map_or(0, |l| l.owner.len())
+            + self
+                .last_error
+                .as_ref()
+                .map_or(0, |e| 2 * e.code.len() + e.message.len())
+            + ITEM_OVERHEAD_BYTES
+    }
+}
+
+/// A batch may not exceed `max` items.
 pub fn check_batch<T>(operation: &'static str, items: &[T], max: usize) -> Result<(), StoreError> {
     if items.len() > max {
         return Err(StoreError::invalid(
@@ -223,6 +254,69 @@ pub fn check_batch<T>(operation: &'static str, items: &[T], max: usize) -> Resul
             operation,
             format!("a batch holds at most {max} items, not {}", items.len()),
         ));
+    }
+    Ok(())
+}
+
+/// A batch get: at most [`MAX_BATCH_GET`] keys, each once. DynamoDB refuses a whole
+/// `BatchGetItem` that names a key twice (ValidationException), so both adapters do.
+pub fn check_batch_get(keys: &[RecordKey]) -> Result<(), StoreError> {
+    const OP: &str = "BatchGetItem";
+    check_batch(OP, keys, MAX_BATCH_GET)?;
+    check_unique(OP, keys.iter())
+}
+
+/// A batch put: at most [`MAX_BATCH_PUT`] records, each key once, each one a table
+/// takes (see [`check_record`]). DynamoDB refuses the whole `BatchWriteItem` otherwise.
+pub fn check_batch_put(records: &[Record]) -> Result<(), StoreError> {
+    const OP: &str = "BatchWriteItem";
+    check_batch(OP, records, MAX_BATCH_PUT)?;
+    check_unique(OP, records.iter().map(|r| &r.key))?;
+    records.iter().try_for_each(|r| check_record(OP, r))
+}
+
+/// A record a table takes: the item within [`MAX_ITEM_BYTES`] and the status index's
+/// sort key within [`MAX_INDEX_KEY_BYTES`].
+pub fn check_record(operation: &'static str, r: &Record) -> Result<(), StoreError> {
+    let bytes = r.item_bytes();
+    if bytes > MAX_ITEM_BYTES {
+        return Err(StoreError::invalid(
+            Service::State,
+            operation,
+            format!(
+                "{} is about {bytes} bytes as a state item; the most is {MAX_ITEM_BYTES} (its text fields are too long to keep)",
+                r.key.id()
+            ),
+        ));
+    }
+    let code = r.last_error.as_ref().map_or(0, |e| e.code.len());
+    let index_key = code + 1 + r.key.id().len();
+    if index_key > MAX_INDEX_KEY_BYTES {
+        return Err(StoreError::invalid(
+            Service::State,
+            operation,
+            format!(
+                "{} has an index key of {index_key} bytes; the most is {MAX_INDEX_KEY_BYTES} (shorten its key or error code)",
+                r.key.id()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_unique<'a>(
+    operation: &'static str,
+    keys: impl Iterator<Item = &'a RecordKey>,
+) -> Result<(), StoreError> {
+    let mut seen = std::collections::HashSet::new();
+    for k in keys {
+        if !seen.insert(k) {
+            return Err(StoreError::invalid(
+                Service::State,
+                operation,
+                format!("{} appears twice in one batch", k.id()),
+            ));
+        }
     }
     Ok(())
 }
