@@ -74,8 +74,11 @@ unit: moto
 
 # `metasync credentials` through a real Secret Service (gnome-keyring) on a private bus;
 # the target is the sandbox, the AWS side moto.
+# The binary is the one `cargo test --workspace` builds: the same package selection, so
+# the same features and no second build of the AWS SDK (`build -p metasync-cli` alone
+# resolves other features and compiles it all again).
 keychain: moto
-	$(CARGO) build -q -p metasync-cli
+	$(CARGO) test --workspace --no-run -q
 	dbus-run-session -- tests/keychain.sh target/debug/metasync
 
 # The real window under Xvfb, driven through tauri-driver and WebKitWebDriver.

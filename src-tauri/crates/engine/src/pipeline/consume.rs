@@ -34,11 +34,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Messages in flight per queue: three receives of ten. A group with a message in
-/// flight hands out nothing, so this stays below the [`LANES`](super::enqueue::LANES) groups of a type: when
-/// a receive loop has finished its ten, ten groups are free again and its next receive
-/// comes back full (more loops would mostly poll locked groups, paying receives for
-/// nothing). Thirty messages of ten records keep far more calls ready than a quota of
-/// a few hundred a second needs.
+/// flight hands out nothing, so this stays below the
+/// [`LANES`](super::enqueue::LANES) groups of a type: when a receive loop has finished
+/// its ten, ten groups are free again and its next receive comes back full (more loops
+/// would mostly poll locked groups, paying receives for nothing). Thirty messages of
+/// ten records keep far more calls ready than a quota of a few hundred a second needs.
 pub const DEFAULT_CONCURRENCY: usize = 30;
 
 #[derive(Debug, Clone)]
