@@ -15,7 +15,7 @@ use metasync_engine::ports::{
     Calls, ErrorKind, Expect, LastError, Lease, Page, Record, RecordKey, RecordStatus, Run,
     Service, StateStore, StoreError, Written,
 };
-use metasync_engine::retry::{drive, ErrorClass, RetryAction, RetryPolicy};
+use metasync_engine::retry::{drive, judge_rest, RetryPolicy};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
@@ -277,18 +277,7 @@ impl StateStore for DynamoState {
                     )
                 }
             },
-            |sent, result| match result {
-                Ok(rest) if rest.is_empty() => RetryAction::Successful,
-                Ok(rest) if rest.len() < sent.len() => RetryAction::RetryPartial(rest.clone()),
-                Ok(_) => RetryAction::Retry {
-                    class: ErrorClass::Transient,
-                    retry_after: None,
-                },
-                Err(e) => RetryAction::Retry {
-                    class: e.class(),
-                    retry_after: None,
-                },
-            },
+            |sent, result| judge_rest(sent, result, StoreError::class),
         )
         .await;
         match r.result {

@@ -142,6 +142,33 @@ pub enum RetryAction<R> {
     DontRetry,
 }
 
+impl<R> RetryAction<R> {
+    /// A failed attempt, judged by its error class alone.
+    pub fn failed(class: ErrorClass) -> Self {
+        Self::Retry {
+            class,
+            retry_after: None,
+        }
+    }
+}
+
+/// The judgement of a batch call that answers with what it left undone (DynamoDB's
+/// unprocessed items and keys): nothing left is success, less than was sent is
+/// progress (send the rest), all of it a transient failure; an error is judged by its
+/// class.
+pub fn judge_rest<T: Clone, E>(
+    sent: &[T],
+    result: &Result<Vec<T>, E>,
+    class: impl Fn(&E) -> ErrorClass,
+) -> RetryAction<Vec<T>> {
+    match result {
+        Ok(rest) if rest.is_empty() => RetryAction::Successful,
+        Ok(rest) if rest.len() < sent.len() => RetryAction::RetryPartial(rest.clone()),
+        Ok(_) => RetryAction::failed(ErrorClass::Transient),
+        Err(e) => RetryAction::failed(class(e)),
+    }
+}
+
 /// How a driven call ended: the last attempt's result and how many attempts were made.
 #[derive(Debug, PartialEq)]
 pub struct Retried<T> {

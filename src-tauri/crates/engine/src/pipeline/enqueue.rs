@@ -160,14 +160,8 @@ pub async fn enqueue(
                         .filter_map(|f| sent.get(f.index).cloned())
                         .collect(),
                 ),
-                Ok(_) => RetryAction::Retry {
-                    class: ErrorClass::Transient,
-                    retry_after: None,
-                },
-                Err(e) => RetryAction::Retry {
-                    class: e.class(),
-                    retry_after: None,
-                },
+                Ok(_) => RetryAction::failed(ErrorClass::Transient),
+                Err(e) => RetryAction::failed(e.class()),
             },
         )
         .await;

@@ -169,10 +169,7 @@ where
         |()| call(),
         |(), r| match r {
             Ok(_) => crate::retry::RetryAction::Successful,
-            Err(e) => crate::retry::RetryAction::Retry {
-                class: e.class(),
-                retry_after: None,
-            },
+            Err(e) => crate::retry::RetryAction::failed(e.class()),
         },
     )
     .await

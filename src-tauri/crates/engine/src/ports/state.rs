@@ -3,7 +3,7 @@
 
 use super::{Calls, ErrorKind, Service, StoreError};
 use crate::gen::Rng;
-use crate::retry::{drive, ErrorClass, RetryAction, RetryPolicy};
+use crate::retry::{drive, judge_rest, RetryPolicy};
 use crate::EntityType;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
@@ -337,18 +337,7 @@ pub async fn put_all(
             &mut || rng.unit(),
             chunk.to_vec(),
             |pending: Vec<Record>| async move { store.batch_put(&pending).await },
-            |sent, result| match result {
-                Ok(rest) if rest.is_empty() => RetryAction::Successful,
-                Ok(rest) if rest.len() < sent.len() => RetryAction::RetryPartial(rest.clone()),
-                Ok(_) => RetryAction::Retry {
-                    class: ErrorClass::Transient,
-                    retry_after: None,
-                },
-                Err(e) => RetryAction::Retry {
-                    class: e.class(),
-                    retry_after: None,
-                },
-            },
+            |sent, result| judge_rest(sent, result, StoreError::class),
         )
         .await;
         calls += r.attempts;
