@@ -108,9 +108,9 @@ fn create_dir_synced(dir: &Path) -> std::io::Result<()> {
     }
     std::fs::create_dir_all(dir)?;
     for made in missing {
-        if let Some(parent) = made.parent() {
-            sync_dir(parent)?;
-        }
+        // A relative folder's parent may be "": the working directory.
+        let parent = made.parent().filter(|p| !p.as_os_str().is_empty());
+        sync_dir(parent.unwrap_or(Path::new(".")))?;
     }
     Ok(())
 }
