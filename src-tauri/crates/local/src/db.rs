@@ -63,6 +63,32 @@ pub(crate) struct Db {
     rng: Mutex<Rng>,
 }
 
+/// How long an opener or a call waits for another process's lock.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Journal, durability and schema: idempotent, so it can run again after "locked".
+fn setup(conn: &Connection) -> rusqlite::Result<()> {
+    // WAL with a full sync at each commit: a call that returned survives kill -9 and
+    // power loss alike.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    // macOS's fsync leaves data in the drive's cache; F_FULLFSYNC does not (SQLite's
+    // `fullfsync` pragma, for commits and checkpoints).
+    #[cfg(target_os = "macos")]
+    {
+        conn.pragma_update(None, "fullfsync", "ON")?;
+        conn.pragma_update(None, "checkpoint_fullfsync", "ON")?;
+    }
+    conn.execute_batch(SCHEMA)
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 impl Db {
     pub(crate) fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Self, LocalError> {
         let err = |e: rusqlite::Error| LocalError::Db {
@@ -70,26 +96,22 @@ impl Db {
             message: e.to_string(),
         };
         let conn = Connection::open(path).map_err(err)?;
-        // First the wait for a lock: switching a fresh file to WAL takes one, and a
-        // second process opening the same fresh folder would otherwise fail at once
-        // with "database is locked".
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(err)?;
-        // WAL with a full sync at each commit: a call that returned survives kill -9
-        // and power loss alike.
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(err)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(err)?;
-        // macOS's fsync leaves data in the drive's cache; F_FULLFSYNC does not
-        // (SQLite's `fullfsync` pragma, for commits and checkpoints).
-        #[cfg(target_os = "macos")]
-        {
-            conn.pragma_update(None, "fullfsync", "ON").map_err(err)?;
-            conn.pragma_update(None, "checkpoint_fullfsync", "ON")
-                .map_err(err)?;
+        // First the wait for a lock: switching a fresh file to WAL takes one.
+        conn.busy_timeout(LOCK_WAIT).map_err(err)?;
+        // SQLite answers "locked" at once, without waiting, where waiting could
+        // deadlock (two connections switching one fresh file to WAL, or upgrading to
+        // write the schema): start the setup again until the wait is used up, so
+        // processes opening one new folder together all get in.
+        let started = std::time::Instant::now();
+        loop {
+            match setup(&conn) {
+                Ok(()) => break,
+                Err(e) if is_busy(&e) && started.elapsed() < LOCK_WAIT => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(err(e)),
+            }
         }
-        conn.execute_batch(SCHEMA).map_err(err)?;
         Ok(Self {
             path: path.to_owned(),
             conn: Arc::new(Mutex::new(conn)),
