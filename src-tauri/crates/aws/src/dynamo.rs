@@ -11,8 +11,8 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
 use metasync_engine::gen::Rng;
 use metasync_engine::ports::{
-    check_batch_get, check_batch_put, check_record, jitter_seed, retry_transient, CallCounter,
-    Calls, ErrorKind, Expect, LastError, Lease, Page, Record, RecordKey, RecordStatus, Run,
+    check_batch_get, check_batch_put, check_record, jitter_seed, nothing_left, retry_transient,
+    CallCounter, Calls, Expect, LastError, Lease, Page, Record, RecordKey, RecordStatus, Run,
     Service, StateStore, StoreError, Written,
 };
 use metasync_engine::retry::{drive, judge_rest, RetryPolicy};
@@ -280,18 +280,9 @@ impl StateStore for DynamoState {
             |sent, result| judge_rest(sent, result, StoreError::class),
         )
         .await;
-        match r.result {
-            Ok(rest) if rest.is_empty() => {}
-            Ok(rest) => {
-                return Err(StoreError::new(
-                    ErrorKind::Throttled,
-                    Service::State,
-                    OP,
-                    format!("{}: {} keys still unprocessed", self.table, rest.len()),
-                ))
-            }
-            Err(e) => return Err(e),
-        }
+        nothing_left(r.result, Service::State, OP, |n| {
+            format!("{}: {n} keys still unprocessed", self.table)
+        })?;
         let mut out = found.into_inner().unwrap_or_else(|e| e.into_inner());
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)

@@ -9,7 +9,7 @@
 use super::record::{sha256_hex, CanonicalRecord};
 use crate::gen::Rng;
 use crate::ports::{
-    pack_batches, ErrorKind, Outgoing, PackError, Queue, Service, StoreError, MAX_BATCH_BYTES,
+    nothing_left, pack_batches, Outgoing, PackError, Queue, Service, StoreError, MAX_BATCH_BYTES,
 };
 use crate::retry::{drive, ErrorClass, RetryAction, RetryPolicy};
 use crate::EntityType;
@@ -175,19 +175,9 @@ pub async fn enqueue(
             )
             .into());
         }
-        if !failures.is_empty() {
-            return Err(StoreError::new(
-                ErrorKind::Throttled,
-                Service::Queue,
-                "SendMessageBatch",
-                format!(
-                    "{} messages not sent after {} attempts",
-                    failures.len(),
-                    r.attempts
-                ),
-            )
-            .into());
-        }
+        nothing_left(Ok(failures), Service::Queue, "SendMessageBatch", |n| {
+            format!("{n} messages not sent after {} attempts", r.attempts)
+        })?;
     }
     Ok(done)
 }

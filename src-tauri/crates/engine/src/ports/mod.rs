@@ -176,6 +176,26 @@ where
     .result
 }
 
+/// A driven batch call's answer, as its caller gives it: nothing left undone is
+/// success; anything left after the retry budget is a throttling error, `left` saying
+/// what remains (given how many).
+pub fn nothing_left<T>(
+    result: Result<Vec<T>, StoreError>,
+    service: Service,
+    operation: &'static str,
+    left: impl FnOnce(usize) -> String,
+) -> Result<(), StoreError> {
+    match result? {
+        rest if rest.is_empty() => Ok(()),
+        rest => Err(StoreError::new(
+            ErrorKind::Throttled,
+            service,
+            operation,
+            left(rest.len()),
+        )),
+    }
+}
+
 /// A seed for jitter that differs between processes and instants.
 pub fn jitter_seed() -> u64 {
     let t = SystemClock.now_ms() as u64;

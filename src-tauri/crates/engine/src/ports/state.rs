@@ -1,7 +1,7 @@
 //! The state store port (DynamoDB, or SQLite): one record's sync state per
 //! `{type}#{key}`, and the runs.
 
-use super::{Calls, ErrorKind, Service, StoreError};
+use super::{Calls, Service, StoreError};
 use crate::gen::Rng;
 use crate::retry::{drive, judge_rest, RetryPolicy};
 use crate::EntityType;
@@ -341,23 +341,13 @@ pub async fn put_all(
         )
         .await;
         calls += r.attempts;
-        match r.result {
-            Ok(rest) if rest.is_empty() => {}
-            Ok(rest) => {
-                return Err(StoreError::new(
-                    ErrorKind::Throttled,
-                    Service::State,
-                    "BatchWriteItem",
-                    format!(
-                        "{} of {} records still unprocessed after {} attempts",
-                        rest.len(),
-                        chunk.len(),
-                        r.attempts
-                    ),
-                ))
-            }
-            Err(e) => return Err(e),
-        }
+        super::nothing_left(r.result, Service::State, "BatchWriteItem", |n| {
+            format!(
+                "{n} of {} records still unprocessed after {} attempts",
+                chunk.len(),
+                r.attempts
+            )
+        })?;
     }
     Ok(calls)
 }
