@@ -25,10 +25,21 @@
 //! - Throttling and 5xx: moto never throttles. The same HTTP client answers with
 //!   DynamoDB's, SQS's and S3's throttling errors and with 500s (`aws_faults`): the
 //!   adapters retry through the engine's policy and give up with the error's kind.
-//! - Stale receipts: a delete with the receipt of an earlier receive deletes nothing
-//!   on AWS (and reports success); moto deletes the message. Local refuses it and
-//!   reports it (`local_only::a_stale_receipt_cannot_delete_a_message_received_again`);
-//!   the engine never relies on either: leases in the state store guard the work.
+//! - Expired receipts: SQS FIFO refuses a delete or visibility change whose receipt
+//!   outlived its visibility timeout ("The receipt handle has expired"); moto accepts
+//!   any receipt the message ever had. Local refuses it
+//!   (`local_only::an_expired_receipt_is_refused`); the AWS adapter's reading of SQS's
+//!   refusals is checked with SQS's answers injected
+//!   (`aws_faults::expired_receipts_are_stale_not_fatal`). The engine relies on
+//!   neither: leases in the state store guard the work, and the worker carries on past
+//!   a stale receipt.
+//! - ReceiveRequestAttemptId: moto ignores it. The injected lost answer replays what
+//!   SQS documents (a retry with the same attempt id gets the same messages), and the
+//!   test checks the adapter keeps the id across a lost answer and renews it after
+//!   throttling (`aws_faults::a_lost_receive_answer_is_asked_again_with_the_same_attempt_id`).
+//! - Clock skew: moto does not check signatures' time. An injected
+//!   `RequestTimeTooSkewed` with a `Date` an hour ahead checks that the adapters retry
+//!   it and sign the retry with the corrected time.
 //! - Visibility and waits: moto runs on real time, so the aws run sleeps where the
 //!   local run advances a manual clock (about 3 s of sleeping in all).
 
@@ -440,6 +451,13 @@ async fn queue_dead_letters_after_max_receives(h: Harness) {
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].body, "poison");
     assert_eq!(dead[0].group_id, "g");
+    // Moved by the redrive policy: the same message, its receive count carrying on.
+    assert_eq!(dead[0].dedup_id, "poison");
+    assert!(
+        dead[0].receive_count > MAX_RECEIVES,
+        "{}",
+        dead[0].receive_count
+    );
     // The drainer deletes what it moved to the failure store.
     assert!(q
         .delete_batch(std::slice::from_ref(&dead[0].receipt))
@@ -473,6 +491,129 @@ async fn queue_explicit_dead_letter(h: Harness) {
         (dead[0].body.as_str(), dead[0].group_id.as_str()),
         ("refused", "g")
     );
+    // A new message there (SQS has no move): a new id, received once so far.
+    assert_ne!(dead[0].message_id, got[0].message_id);
+    assert_eq!(dead[0].receive_count, 1);
+}
+
+/// A receipt works only on the queue that handed it out, and is refused before any
+/// call: SQS answers `ReceiptHandleIsInvalid`, and a local handle could name another
+/// queue's message.
+async fn queue_refuses_receipts_of_another_queue(h: Harness) {
+    let episodes = h.backend.queue(EntityType::Episode);
+    let seasons = h.backend.queue(EntityType::Season);
+    episodes
+        .send_batch(&[msg("g", "e1", "e1")])
+        .await
+        .expect("send");
+    seasons
+        .send_batch(&[msg("g", "s1", "s1")])
+        .await
+        .expect("send");
+    let got = episodes
+        .receive(Lane::Main, 1, LONG, NOW)
+        .await
+        .expect("receive");
+    let before = seasons.calls();
+    let err = seasons
+        .delete_batch(std::slice::from_ref(&got[0].receipt))
+        .await
+        .expect_err("another queue's receipt");
+    assert_eq!(err.kind, ErrorKind::Invalid, "{err}");
+    let err = seasons
+        .change_visibility(&got[0].receipt, NOW)
+        .await
+        .expect_err("another queue's receipt");
+    assert_eq!(err.kind, ErrorKind::Invalid, "{err}");
+    assert!(seasons.send_to_dead_letter(&got[0]).await.is_err());
+    assert_eq!(seasons.calls().since(&before).total(), 0, "before any call");
+    let depth = episodes.depth().await.expect("depth");
+    assert_eq!((depth.visible, depth.in_flight), (0, 1), "still in flight");
+    assert_eq!(seasons.depth().await.expect("depth").visible, 1);
+    assert!(episodes
+        .delete_batch(std::slice::from_ref(&got[0].receipt))
+        .await
+        .expect("delete")
+        .is_empty());
+}
+
+/// The next message of a group is handed out once its head went to the dead-letter
+/// queue.
+async fn queue_group_goes_on_after_its_head_is_dead_lettered(h: Harness) {
+    let q = h.backend.queue(EntityType::Episode);
+    q.send_batch(&[msg("g", "h1", "h1"), msg("g", "h2", "h2")])
+        .await
+        .expect("send");
+    for _ in 0..MAX_RECEIVES {
+        let got = q.receive(Lane::Main, 1, LONG, NOW).await.expect("receive");
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].body, "h1", "the head, again and again");
+        q.change_visibility(&got[0].receipt, NOW)
+            .await
+            .expect("hand back");
+    }
+    // The receive that finds h1 received too often moves it; h2 comes next.
+    let mut next = Vec::new();
+    for _ in 0..2 {
+        next.extend(bodies(&h, Lane::Main, 10).await);
+        if !next.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(next, ["h2"]);
+    assert_eq!(bodies(&h, Lane::Dead, 10).await, ["h1"]);
+}
+
+/// A head whose visibility timeout ran out comes back before the messages behind it.
+async fn queue_head_comes_back_first_after_its_timeout(h: Harness) {
+    let q = h.backend.queue(EntityType::Episode);
+    q.send_batch(&[
+        msg("g", "m1", "m1"),
+        msg("g", "m2", "m2"),
+        msg("g", "m3", "m3"),
+    ])
+    .await
+    .expect("send");
+    let first = q
+        .receive(Lane::Main, 1, Duration::from_secs(1), NOW)
+        .await
+        .expect("receive");
+    assert_eq!(first[0].body, "m1");
+    h.pass(Duration::from_secs(1)).await;
+    let again = q.receive(Lane::Main, 10, LONG, NOW).await.expect("receive");
+    assert_eq!(again.first().map(|m| m.body.as_str()), Some("m1"));
+    assert_eq!(again[0].receive_count, 2);
+    let order: Vec<&str> = again.iter().map(|m| m.body.as_str()).collect();
+    assert!(
+        ["m1", "m2", "m3"].starts_with(&order),
+        "in send order: {order:?}"
+    );
+}
+
+/// Extending a message's visibility keeps its group blocked past the first timeout.
+async fn queue_extended_visibility_keeps_the_group_blocked(h: Harness) {
+    let q = h.backend.queue(EntityType::Episode);
+    q.send_batch(&[msg("g", "m1", "m1"), msg("g", "m2", "m2")])
+        .await
+        .expect("send");
+    let got = q
+        .receive(Lane::Main, 1, Duration::from_secs(1), NOW)
+        .await
+        .expect("receive");
+    q.change_visibility(&got[0].receipt, LONG)
+        .await
+        .expect("extend");
+    h.pass(Duration::from_secs(1)).await;
+    assert!(
+        bodies(&h, Lane::Main, 10).await.is_empty(),
+        "m1 is still in flight: neither it nor m2 is handed out"
+    );
+    assert!(q
+        .delete_batch(std::slice::from_ref(&got[0].receipt))
+        .await
+        .expect("delete")
+        .is_empty());
+    assert_eq!(bodies(&h, Lane::Main, 10).await, ["m2"]);
 }
 
 async fn queue_drops_duplicates_within_the_window(h: Harness) {
@@ -852,6 +993,10 @@ contract!(
     queue_visibility_timeout_and_change,
     queue_dead_letters_after_max_receives,
     queue_explicit_dead_letter,
+    queue_refuses_receipts_of_another_queue,
+    queue_group_goes_on_after_its_head_is_dead_lettered,
+    queue_head_comes_back_first_after_its_timeout,
+    queue_extended_visibility_keeps_the_group_blocked,
     queue_drops_duplicates_within_the_window,
     queue_refuses_oversized_batches_before_any_call,
     queue_refuses_ids_sqs_would_refuse,
@@ -896,8 +1041,11 @@ mod local_only {
         assert_eq!(bodies(&h, Lane::Main, 10).await, vec!["later"]);
     }
 
+    /// A receipt holds while its receive does: once the visibility timeout ran out it
+    /// is refused, whether or not the message was received again (SQS FIFO: "The
+    /// receipt handle has expired"; moto accepts it, see the notes at the top).
     #[tokio::test]
-    async fn a_stale_receipt_cannot_delete_a_message_received_again() {
+    async fn an_expired_receipt_is_refused() {
         let h = local();
         let q = h.backend.queue(EntityType::Episode);
         q.send_batch(&[msg("g", "d1", "m")]).await.expect("send");
@@ -906,6 +1054,21 @@ mod local_only {
             .await
             .expect("receive");
         h.pass(Duration::from_secs(2)).await;
+        // Expired, and the message not received again yet.
+        let failed = q
+            .delete_batch(std::slice::from_ref(&first[0].receipt))
+            .await
+            .expect("delete");
+        assert_eq!(failed.len(), 1);
+        let err = q
+            .change_visibility(&first[0].receipt, LONG)
+            .await
+            .expect_err("expired");
+        assert_eq!(err.kind, ErrorKind::Stale, "{err}");
+        let err = q.send_to_dead_letter(&first[0]).await.expect_err("expired");
+        assert_eq!(err.kind, ErrorKind::Stale, "{err}");
+        assert_eq!(q.depth().await.expect("depth").dead, 0);
+
         let second = q.receive(Lane::Main, 1, LONG, NOW).await.expect("receive");
         assert_eq!(second.len(), 1);
         // The slow first worker must not delete what the second one now holds.
@@ -1003,9 +1166,10 @@ mod local_only {
     }
 
     /// A child process (this test binary, re-run) writes to the local backend and
-    /// prints each acknowledged write; the parent kills it with SIGKILL mid-stream, three
-    /// times over the same folder, and checks that every acknowledged message and state
-    /// write is there, once.
+    /// consumes its queue, printing each acknowledged write and delete; the parent
+    /// kills it with SIGKILL mid-stream, three times over the same folder, then drains
+    /// the queue. Every acknowledged message and state write is there, once; and each
+    /// group's messages were deleted in the order they were sent, across the kills.
     #[test]
     fn kill_9_loses_no_acknowledged_write() {
         if let (Some(dir), Ok(round)) = (
@@ -1017,8 +1181,7 @@ mod local_only {
         }
         let dir = tempfile::tempdir().expect("temp dir");
         let exe = std::env::current_exe().expect("test binary");
-        let mut acked_messages = Vec::new();
-        let mut acked_records = Vec::new();
+        let mut acks = Acks::default();
         // Kill after different amounts of work, with writes in flight each time.
         for (round, kill_after) in [150usize, 420, 90].into_iter().enumerate() {
             let mut child = Command::new(&exe)
@@ -1041,14 +1204,14 @@ mod local_only {
                 let Some(Ok(line)) = lines.next() else {
                     panic!("the writer stopped early");
                 };
-                seen += usize::from(note_ack(&line, &mut acked_messages, &mut acked_records));
+                seen += usize::from(acks.note(&line));
             }
             child.kill().expect("SIGKILL");
             let status = child.wait().expect("wait");
             assert!(!status.success(), "killed, not finished: {status:?}");
             // Lines already in the pipe before the kill were acknowledged too.
             for line in lines.map_while(Result::ok) {
-                note_ack(&line, &mut acked_messages, &mut acked_records);
+                acks.note(&line);
             }
         }
 
@@ -1056,25 +1219,43 @@ mod local_only {
         rt.block_on(async {
             let b = metasync_local::open(dir.path(), Default::default()).expect("reopen");
             let q = b.queue(EntityType::Episode);
-            let mut found = std::collections::HashSet::new();
+            // Messages the last child held come back after their visibility timeout.
+            let mut drained = Vec::new();
             loop {
                 let got = q
-                    .receive(Lane::Main, 10, LONG, NOW)
+                    .receive(Lane::Main, 10, LONG, Duration::from_secs(1))
                     .await
                     .expect("receive");
                 if got.is_empty() {
-                    break;
+                    let d = q.depth().await.expect("depth");
+                    if d.visible + d.in_flight == 0 {
+                        break;
+                    }
+                    continue;
                 }
-                for m in &got {
-                    assert!(found.insert(m.body.clone()), "{} twice", m.body);
-                }
+                drained.extend(got.iter().map(|m| m.body.clone()));
                 let receipts: Vec<_> = got.iter().map(|m| m.receipt.clone()).collect();
-                q.delete_batch(&receipts).await.expect("delete");
+                assert!(q.delete_batch(&receipts).await.expect("delete").is_empty());
             }
-            for m in &acked_messages {
-                assert!(found.contains(m), "acknowledged message {m} lost");
+            let mut found = std::collections::HashSet::new();
+            for m in acks.deleted.iter().chain(&drained) {
+                assert!(found.insert(m.clone()), "{m} deleted twice");
             }
-            for k in &acked_records {
+            for m in &acks.sent {
+                assert!(
+                    found.contains(m) || acks.deleting.contains(m),
+                    "acknowledged message {m} lost"
+                );
+            }
+            // Per group, in send order: (round, i, j) rises.
+            let mut last: std::collections::HashMap<String, (u64, u64, u64)> = Default::default();
+            for m in acks.deleted.iter().chain(&drained) {
+                let (group, at) = place(m);
+                if let Some(before) = last.insert(group.clone(), at) {
+                    assert!(before < at, "group {group}: {m} after {before:?}");
+                }
+            }
+            for k in &acks.records {
                 let r = b
                     .state
                     .get(&RecordKey::new(EntityType::Episode, k.clone()))
@@ -1085,25 +1266,53 @@ mod local_only {
             let bronze = b.objects.list("bronze/").await.expect("list");
             assert!(!bronze.is_empty());
             eprintln!(
-                "after 3 × kill -9: {} acknowledged messages and {} records all present ({} messages found)",
-                acked_messages.len(),
-                acked_records.len(),
-                found.len()
+                "after 3 × kill -9: {} acknowledged messages and {} records all present; \
+                 {} deleted by the writers and {} drained, each group in send order",
+                acks.sent.len(),
+                acks.records.len(),
+                acks.deleted.len(),
+                drained.len()
             );
         });
     }
 
-    /// Records one acknowledgement line; true for a message.
-    fn note_ack(line: &str, messages: &mut Vec<String>, records: &mut Vec<String>) -> bool {
-        if let Some(n) = line.strip_prefix("sent ") {
-            messages.push(n.to_string());
-            true
-        } else {
+    /// What the killed writers acknowledged.
+    #[derive(Default)]
+    struct Acks {
+        sent: Vec<String>,
+        records: Vec<String>,
+        /// About to be deleted (the delete may or may not have happened).
+        deleting: std::collections::HashSet<String>,
+        /// Deleted, in the order of the deletes.
+        deleted: Vec<String>,
+    }
+
+    impl Acks {
+        /// Records one acknowledgement line; true for a sent message.
+        fn note(&mut self, line: &str) -> bool {
+            if let Some(n) = line.strip_prefix("sent ") {
+                self.sent.push(n.to_string());
+                return true;
+            }
             if let Some(n) = line.strip_prefix("put ") {
-                records.push(n.to_string());
+                self.records.push(n.to_string());
+            } else if let Some(n) = line.strip_prefix("deleting ") {
+                self.deleting.insert(n.to_string());
+            } else if let Some(n) = line.strip_prefix("deleted ") {
+                self.deleted.push(n.to_string());
             }
             false
         }
+    }
+
+    /// A message body `m{round}-{i}-{j}`: its group (`show-{i % 7}`) and place in it.
+    fn place(body: &str) -> (String, (u64, u64, u64)) {
+        let n: Vec<u64> = body
+            .trim_start_matches('m')
+            .split('-')
+            .map(|x| x.parse().expect("a number"))
+            .collect();
+        (format!("show-{}", n[1] % 7), (n[0], n[1], n[2]))
     }
 
     fn child_writes_forever(dir: &Path, round: &str) {
@@ -1138,6 +1347,24 @@ mod local_only {
                     )
                     .await
                     .expect("object");
+                // Consume a little slower than sending, so a backlog builds up.
+                if i % 2 == 0 {
+                    let got = q
+                        .receive(Lane::Main, 7, Duration::from_secs(1), NOW)
+                        .await
+                        .expect("receive");
+                    for m in &got {
+                        println!("deleting {}", m.body);
+                    }
+                    let receipts: Vec<_> = got.iter().map(|m| m.receipt.clone()).collect();
+                    if !receipts.is_empty() {
+                        let failed = q.delete_batch(&receipts).await.expect("delete");
+                        assert!(failed.is_empty(), "deleted within the visibility timeout");
+                        for m in &got {
+                            println!("deleted {}", m.body);
+                        }
+                    }
+                }
             }
         });
     }
@@ -1351,28 +1578,60 @@ mod aws_faults {
         /// BatchWriteItem / BatchGetItem: 200, nothing processed, all handed back.
         NothingProcessed,
         /// The request reaches moto and is carried out, but the answer is lost (a
-        /// timeout after the work was done): the caller sees a 500.
+        /// timeout after the work was done): the caller sees a 500. A lost
+        /// ReceiveMessage answer is kept under its ReceiveRequestAttemptId and given
+        /// to a retry with the same id, as SQS does (moto ignores the id).
         LoseAnswer,
+        /// JSON protocols: 400 with this error type and message.
+        Refuse(&'static str, &'static str),
+        /// SQS DeleteMessageBatch: 200, every entry failed with this code and message.
+        EntriesFailed(&'static str, &'static str),
+        /// JSON protocols: 400 with this error type, the answer's `Date` this far
+        /// ahead of now (a service whose clock differs from ours).
+        Skewed(&'static str, Duration),
     }
 
     /// Faults to inject: the next `n` requests of an operation get `fault`.
     #[derive(Debug, Clone, Default)]
-    struct Plan(Arc<Mutex<Vec<Planned>>>);
+    struct Plan(Arc<Mutex<PlanState>>);
+
+    #[derive(Debug, Default)]
+    struct PlanState {
+        planned: Vec<Planned>,
+        /// Lost ReceiveMessage answers by attempt id.
+        lost_receives: std::collections::HashMap<String, Vec<u8>>,
+        /// Every request: its operation, `X-Amz-Date` and JSON body.
+        seen: Vec<(String, String, serde_json::Value)>,
+    }
 
     /// An operation, how many more of its requests to answer, and with what.
     type Planned = (&'static str, u32, Fault);
 
     impl Plan {
         fn add(&self, operation: &'static str, n: u32, fault: Fault) {
-            self.0.lock().expect("plan").push((operation, n, fault));
+            self.0
+                .lock()
+                .expect("plan")
+                .planned
+                .push((operation, n, fault));
         }
         fn take(&self, operation: &str) -> Option<Fault> {
             let mut plan = self.0.lock().expect("plan");
             let slot = plan
+                .planned
                 .iter_mut()
                 .find(|(op, n, _)| *op == operation && *n > 0)?;
             slot.1 -= 1;
             Some(slot.2)
+        }
+        /// The requests of an operation so far: `X-Amz-Date` and JSON body.
+        fn seen(&self, operation: &str) -> Vec<(String, serde_json::Value)> {
+            let plan = self.0.lock().expect("plan");
+            plan.seen
+                .iter()
+                .filter(|(op, _, _)| op == operation)
+                .map(|(_, date, body)| (date.clone(), body.clone()))
+                .collect()
         }
     }
 
@@ -1438,14 +1697,43 @@ mod aws_faults {
     impl HttpConnector for FaultConnector {
         fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
             let op = operation(&request);
+            let body: serde_json::Value = request
+                .body()
+                .bytes()
+                .and_then(|b| serde_json::from_slice(b).ok())
+                .unwrap_or_default();
+            let date = request
+                .headers()
+                .get("x-amz-date")
+                .unwrap_or_default()
+                .to_string();
+            let attempt = body["ReceiveRequestAttemptId"].as_str().map(str::to_string);
+            let json = "application/x-amz-json-1.0";
+            {
+                let mut state = self.plan.0.lock().expect("plan");
+                state.seen.push((op.clone(), date, body));
+                if let Some(kept) = attempt.as_ref().and_then(|a| state.lost_receives.get(a)) {
+                    let kept = String::from_utf8_lossy(kept).into_owned();
+                    return HttpConnectorFuture::ready(Ok(response(200, json, kept)));
+                }
+            }
             let Some(fault) = self.plan.take(&op) else {
                 return self.inner.call(request);
             };
-            let json = "application/x-amz-json-1.0";
             if let Fault::LoseAnswer = fault {
                 let done = self.inner.call(request);
+                let plan = self.plan.clone();
                 return HttpConnectorFuture::new(async move {
-                    let _ = done.await;
+                    if let (Ok(answer), Some(id)) = (done.await, attempt) {
+                        let bytes =
+                            aws_smithy_types::byte_stream::ByteStream::new(answer.into_body())
+                                .collect()
+                                .await
+                                .expect("moto's answer")
+                                .into_bytes()
+                                .to_vec();
+                        plan.0.lock().expect("plan").lost_receives.insert(id, bytes);
+                    }
                     Ok(response(500, "text/plain", "answer lost".into()))
                 });
             }
@@ -1464,6 +1752,46 @@ mod aws_faults {
                 ),
                 Fault::ServerError => response(500, "text/plain", "boom".into()),
                 Fault::NothingProcessed => response(200, json, nothing_processed(&op, &request)),
+                Fault::Refuse(kind, message) => response(
+                    400,
+                    json,
+                    serde_json::json!({ "__type": format!("com.amazonaws.sqs#{kind}"), "message": message })
+                        .to_string(),
+                ),
+                Fault::EntriesFailed(code, message) => {
+                    let body: serde_json::Value = request
+                        .body()
+                        .bytes()
+                        .and_then(|b| serde_json::from_slice(b).ok())
+                        .unwrap_or_default();
+                    let failed: Vec<serde_json::Value> = body["Entries"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|e| {
+                            serde_json::json!({
+                                "Id": e["Id"], "SenderFault": true, "Code": code, "Message": message
+                            })
+                        })
+                        .collect();
+                    response(
+                        200,
+                        json,
+                        serde_json::json!({ "Successful": [], "Failed": failed }).to_string(),
+                    )
+                }
+                Fault::Skewed(kind, ahead) => {
+                    let mut r = response(
+                        400,
+                        json,
+                        format!(r#"{{"__type":"com.amazonaws.injected#{kind}","message":"Signature expired"}}"#),
+                    );
+                    let date = aws_smithy_types::DateTime::from(std::time::SystemTime::now() + ahead)
+                        .fmt(aws_smithy_types::date_time::Format::HttpDate)
+                        .expect("an HTTP date");
+                    r.headers_mut().insert("date", date);
+                    r
+                }
                 Fault::LoseAnswer => unreachable!("answered above"),
             };
             HttpConnectorFuture::ready(Ok(answer))
@@ -1674,6 +2002,168 @@ mod aws_faults {
             ["one", "two"],
             "dedup ids: once each"
         );
+    }
+
+    /// SQS documents that a receive retried with the same attempt id after a lost
+    /// answer gets the same messages and receipts; without the id they would stay in
+    /// flight, unseen, for the visibility timeout and spend a receive each.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lost_receive_answer_is_asked_again_with_the_same_attempt_id() {
+        let (h, plan) = faulty_aws().await;
+        let q = h.backend.queue(EntityType::Episode);
+        q.send_batch(&[msg("a", "a1", "a1"), msg("b", "b1", "b1")])
+            .await
+            .expect("send");
+        plan.add("ReceiveMessage", 1, Fault::LoseAnswer);
+        let got = q.receive(Lane::Main, 10, LONG, NOW).await.expect("receive");
+        let mut bodies: Vec<&str> = got.iter().map(|m| m.body.as_str()).collect();
+        bodies.sort_unstable();
+        assert_eq!(
+            bodies,
+            ["a1", "b1"],
+            "the lost answer's messages, not nothing"
+        );
+        let receipts: Vec<_> = got.iter().map(|m| m.receipt.clone()).collect();
+        assert!(q.delete_batch(&receipts).await.expect("delete").is_empty());
+        let depth = q.depth().await.expect("depth");
+        assert_eq!((depth.visible, depth.in_flight), (0, 0));
+        let ids = |plan: &Plan| -> Vec<String> {
+            plan.seen("ReceiveMessage")
+                .iter()
+                .map(|(_, b)| {
+                    b["ReceiveRequestAttemptId"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string()
+                })
+                .collect()
+        };
+        let first = ids(&plan);
+        assert_eq!(first.len(), 2);
+        assert!(!first[0].is_empty());
+        assert_eq!(first[0], first[1], "the same id after a lost answer");
+
+        // Throttled: SQS will not take the id again, so the retry has a new one.
+        q.send_batch(&[msg("a", "a2", "a2")]).await.expect("send");
+        plan.add("ReceiveMessage", 1, Fault::Json("RequestThrottled"));
+        let got = q.receive(Lane::Main, 10, LONG, NOW).await.expect("receive");
+        assert_eq!(got.len(), 1);
+        let all = ids(&plan);
+        assert_eq!(all.len(), 4);
+        assert_ne!(all[2], all[3], "a new id after throttling");
+        assert!(!first.contains(&all[2]), "each receive has its own id");
+    }
+
+    /// SQS FIFO refuses a receipt whose visibility timeout ran out; the adapter says
+    /// so as `Stale` (not a failure to stop on), and a delete reports it undone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn expired_receipts_are_stale_not_fatal() {
+        const EXPIRED: &str = "Value AQEB for parameter ReceiptHandle is invalid. Reason: The receipt handle has expired.";
+        let (h, plan) = faulty_aws().await;
+        let q = h.backend.queue(EntityType::Show);
+        q.send_batch(&[msg("g", "m1", "m1")]).await.expect("send");
+        let got = q.receive(Lane::Main, 1, LONG, NOW).await.expect("receive");
+        plan.add(
+            "ChangeMessageVisibility",
+            1,
+            Fault::Refuse("InvalidParameterValue", EXPIRED),
+        );
+        let err = q
+            .change_visibility(&got[0].receipt, NOW)
+            .await
+            .expect_err("expired");
+        assert_eq!(err.kind, ErrorKind::Stale, "{err}");
+        plan.add(
+            "DeleteMessageBatch",
+            1,
+            Fault::EntriesFailed("InvalidParameterValue", EXPIRED),
+        );
+        let failed = q
+            .delete_batch(std::slice::from_ref(&got[0].receipt))
+            .await
+            .expect("delete answers");
+        assert_eq!(failed, [got[0].receipt.clone()]);
+        assert_eq!(q.depth().await.expect("depth").in_flight, 1, "not deleted");
+        plan.add(
+            "DeleteMessage",
+            1,
+            Fault::Refuse(
+                "ReceiptHandleIsInvalid",
+                "The input receipt handle is not a valid receipt handle.",
+            ),
+        );
+        let err = q.send_to_dead_letter(&got[0]).await.expect_err("stale");
+        assert_eq!(err.kind, ErrorKind::Stale, "{err}");
+        // Each refusal once: nothing to retry.
+        let calls = q.calls();
+        assert_eq!(calls.get(Service::Queue, "ChangeMessageVisibility"), 1);
+        assert_eq!(calls.get(Service::Queue, "DeleteMessage"), 1);
+    }
+
+    /// A request refused for a skewed clock (the answer's `Date` an hour ahead) is
+    /// retried, signed with the corrected time, and the next call keeps it; an
+    /// `AccessDeniedException` from a service on our time stays a refusal.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_skewed_clock_is_corrected_and_retried() {
+        let (h, plan) = faulty_aws().await;
+        let hour = Duration::from_secs(3600);
+        plan.add(
+            "PutItem",
+            1,
+            Fault::Skewed("InvalidSignatureException", hour),
+        );
+        let r = record(EntityType::Show, "s1", RecordStatus::Synced, None);
+        assert_eq!(
+            h.backend.state.put(&r, Expect::Absent).await.expect("put"),
+            Written::Done
+        );
+        assert_eq!(h.backend.calls().get(Service::State, "PutItem"), 2);
+        let dates: Vec<String> = plan.seen("PutItem").into_iter().map(|(d, _)| d).collect();
+        let at = |d: &str| {
+            aws_smithy_types::DateTime::from_str(d, aws_smithy_types::date_time::Format::DateTime)
+                .or_else(|_| {
+                    // X-Amz-Date is the basic form: 20261128T010203Z.
+                    let iso = format!(
+                        "{}-{}-{}T{}:{}:{}Z",
+                        &d[0..4],
+                        &d[4..6],
+                        &d[6..8],
+                        &d[9..11],
+                        &d[11..13],
+                        &d[13..15]
+                    );
+                    aws_smithy_types::DateTime::from_str(
+                        &iso,
+                        aws_smithy_types::date_time::Format::DateTime,
+                    )
+                })
+                .expect("a signing date")
+                .secs()
+        };
+        let shift = at(&dates[1]) - at(&dates[0]);
+        assert!(
+            (3500..3700).contains(&shift),
+            "signed {shift} s later, not an hour: {dates:?}"
+        );
+
+        plan.add("GetItem", 1, Fault::Json("AccessDeniedException"));
+        let err = h.backend.state.get(&r.key).await.expect_err("denied");
+        assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    }
+
+    /// S3 reports a request that timed out as a 400 (`RequestTimeout`): transient, as
+    /// the SDKs classify it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_timeout_reported_as_a_400_is_retried() {
+        let (h, plan) = faulty_aws().await;
+        plan.add("s3:PUT", 1, Fault::Xml(400, "RequestTimeout"));
+        plan.add("s3:PUT", 1, Fault::Xml(503, "BandwidthLimitExceeded"));
+        h.backend
+            .objects
+            .put("gold/counts.json", b"{}".to_vec(), "application/json")
+            .await
+            .expect("put object");
+        assert_eq!(h.backend.calls().get(Service::Objects, "PutObject"), 3);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,8 +9,9 @@ use aws_sdk_sqs::types::{
 use metasync_engine::config::AwsProfile;
 use metasync_engine::gen::Rng;
 use metasync_engine::ports::{
-    check_delete_batch, check_receive, check_send_batch, jitter_seed, retry_transient, CallCounter,
-    Calls, Depth, Lane, Outgoing, Queue, Receipt, Received, SendFailure, Service, StoreError,
+    check_delete_batch, check_receipt, check_receive, check_send_batch, jitter_seed,
+    retry_transient, CallCounter, Calls, Depth, ErrorKind, Lane, Outgoing, Queue, Receipt,
+    Received, SendFailure, Service, StoreError,
 };
 use metasync_engine::retry::RetryPolicy;
 use metasync_engine::EntityType;
@@ -42,6 +43,12 @@ fn seconds(d: Duration) -> i32 {
 }
 
 impl SqsQueue {
+    /// A fresh receive request attempt id (up to 128 of SQS's id characters).
+    fn new_attempt_id(&self) -> String {
+        let mut rng = self.jitter.lock().unwrap_or_else(|e| e.into_inner());
+        format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64())
+    }
+
     pub fn new(
         client: aws_sdk_sqs::Client,
         profile: &AwsProfile,
@@ -169,18 +176,38 @@ impl Queue for SqsQueue {
         check_receive(max, wait)?;
         let url = self.url(lane).await?;
         let name = &self.names[lane_index(lane)];
+        // One attempt id per receive, kept when retrying a lost answer (SQS then hands
+        // back the same messages rather than leaving them in flight unseen) and renewed
+        // after throttling, which SQS does not let an id retry ("Using the Amazon SQS
+        // receive request attempt ID", SQS developer guide).
+        let attempt_id = Mutex::new(self.new_attempt_id());
         let out = retry_transient(&self.retry, &self.jitter, || async {
             self.calls.add(Service::Queue, OP);
-            self.client
+            let id = attempt_id.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let answer = self
+                .client
                 .receive_message()
                 .queue_url(url)
                 .max_number_of_messages(i32::try_from(max).unwrap_or(10))
                 .visibility_timeout(seconds(visibility))
                 .wait_time_seconds(seconds(wait))
                 .message_system_attribute_names(MessageSystemAttributeName::All)
+                .receive_request_attempt_id(id)
                 .send()
                 .await
-                .map_err(|e| store_error(Service::Queue, OP, name, e))
+                .map_err(|e| store_error(Service::Queue, OP, name, e));
+            if let Err(e) = &answer {
+                if e.kind == ErrorKind::Throttled || e.message.contains("ReceiveRequestAttemptId") {
+                    *attempt_id.lock().unwrap_or_else(|e| e.into_inner()) = self.new_attempt_id();
+                }
+            }
+            answer.map_err(|mut e| {
+                // "The receiveRequestAttemptId is not valid anymore": a new id is set.
+                if e.message.contains("ReceiveRequestAttemptId") {
+                    e.kind = ErrorKind::Unavailable;
+                }
+                e
+            })
         })
         .await?;
         Ok(out
@@ -196,6 +223,7 @@ impl Queue for SqsQueue {
                 Some(Received {
                     message_id: m.message_id()?.to_string(),
                     receipt: Receipt {
+                        queue: self.names[0].clone(),
                         lane,
                         handle: m.receipt_handle()?.to_string(),
                     },
@@ -216,6 +244,7 @@ impl Queue for SqsQueue {
         visibility: Duration,
     ) -> Result<(), StoreError> {
         const OP: &str = "ChangeMessageVisibility";
+        check_receipt(&self.names[0], OP, receipt)?;
         let url = self.url(receipt.lane).await?;
         let name = &self.names[lane_index(receipt.lane)];
         retry_transient(&self.retry, &self.jitter, || async {
@@ -235,7 +264,7 @@ impl Queue for SqsQueue {
 
     async fn delete_batch(&self, receipts: &[Receipt]) -> Result<Vec<Receipt>, StoreError> {
         const OP: &str = "DeleteMessageBatch";
-        let lane = check_delete_batch(receipts)?;
+        let lane = check_delete_batch(&self.names[0], receipts)?;
         let url = self.url(lane).await?;
         let name = &self.names[lane_index(lane)];
         let entries = receipts
@@ -278,6 +307,7 @@ impl Queue for SqsQueue {
     }
 
     async fn send_to_dead_letter(&self, message: &Received) -> Result<(), StoreError> {
+        check_receipt(&self.names[0], "SendMessage", &message.receipt)?;
         if message.receipt.lane != Lane::Main {
             return Err(StoreError::invalid(
                 Service::Queue,
@@ -315,6 +345,10 @@ impl Queue for SqsQueue {
                 .map_err(|e| store_error(Service::Queue, "DeleteMessage", &self.names[0], e))
         })
         .await
+    }
+
+    fn name(&self) -> &str {
+        &self.names[0]
     }
 
     fn calls(&self) -> Calls {

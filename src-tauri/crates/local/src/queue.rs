@@ -4,11 +4,11 @@ use crate::db::Db;
 use crate::QueueSettings;
 use async_trait::async_trait;
 use metasync_engine::ports::{
-    check_delete_batch, check_receive, check_send_batch, CallCounter, Calls, Depth, Lane, Outgoing,
-    Queue, Receipt, Received, SendFailure, Service, StoreError,
+    check_delete_batch, check_receipt, check_receive, check_send_batch, CallCounter, Calls, Depth,
+    ErrorKind, Lane, Outgoing, Queue, Receipt, Received, SendFailure, Service, StoreError,
 };
 use metasync_engine::EntityType;
-use rusqlite::{params, TransactionBehavior};
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +47,11 @@ impl LocalQueue {
     }
 
     /// One receive attempt: the messages that may be handed out now.
+    ///
+    /// A look that finds nothing (every group blocked, or none) reads only, so it
+    /// takes no write lock from senders and other pollers; a look that finds work
+    /// takes the lock and picks again under it. The time is read once the lock is
+    /// held: waiting for it must not eat into the visibility timeout.
     async fn receive_now(
         &self,
         lane: Lane,
@@ -56,74 +61,57 @@ impl LocalQueue {
     ) -> Result<Vec<Received>, StoreError> {
         let queue = self.name;
         let lane_no = Self::lane_no(lane);
-        let now = self.db.clock.now_ms();
-        let hide_until = now + ms(visibility);
-        let max_receives = i64::from(self.settings.max_receive_count);
+        let clock = self.db.clock.clone();
+        let max_receives = if lane == Lane::Main {
+            i64::from(self.settings.max_receive_count)
+        } else {
+            i64::MAX
+        };
         let nonces: Vec<String> = (0..max).map(|_| self.db.new_id()).collect();
         self.db
             .run(counter, Service::Queue, "ReceiveMessage", move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let mut out = Vec::new();
+                let look = Look {
+                    queue,
+                    lane: lane_no,
+                    max,
+                    max_receives,
+                };
                 {
-                    // A group with a message in flight hands out nothing.
-                    let mut locked = tx.prepare_cached(
-                        "SELECT DISTINCT group_id FROM messages
-                         WHERE queue = ?1 AND lane = ?2 AND visible_at > ?3",
-                    )?;
-                    let mut locked: HashSet<String> = locked
-                        .query_map(params![queue, lane_no, now], |r| r.get(0))?
-                        .collect::<Result<_, _>>()?;
-                    let mut scan = tx.prepare_cached(
-                        // Walk in send order from the head: the planner would otherwise
-                        // pick the visibility index and sort every visible message.
-                        "SELECT seq, id, group_id, dedup_id, body, receive_count
-                         FROM messages INDEXED BY messages_order
-                         WHERE queue = ?1 AND lane = ?2 AND visible_at <= ?3 ORDER BY seq",
-                    )?;
-                    let mut rows = scan.query(params![queue, lane_no, now])?;
-                    let mut to_dead = Vec::new();
-                    let mut taken = Vec::new();
-                    while let Some(r) = rows.next()? {
-                        if taken.len() == max {
-                            break;
-                        }
-                        let group: String = r.get(2)?;
-                        if locked.contains(&group) {
-                            continue;
-                        }
-                        let seq: i64 = r.get(0)?;
-                        let count: i64 = r.get(5)?;
-                        if lane == Lane::Main && count >= max_receives {
-                            // Received too often: the redrive policy moves it on.
-                            to_dead.push(seq);
-                            continue;
-                        }
-                        taken.push((seq, r.get::<_, String>(1)?, group, r.get(3)?, r.get(4)?, count));
+                    let read = conn.transaction()?;
+                    if look.pick(&read, clock.now_ms())?.is_empty() {
+                        return Ok(Vec::new());
                     }
-                    drop(rows);
-                    for seq in to_dead {
-                        tx.execute(
-                            "UPDATE messages SET lane = 1, visible_at = ?2, receipt = NULL WHERE seq = ?1",
-                            params![seq, now],
-                        )?;
-                    }
+                }
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let now = clock.now_ms();
+                let picked = look.pick(&tx, now)?;
+                for (seq, group) in &picked.to_dead {
+                    tx.execute(
+                        "UPDATE messages SET lane = 1, visible_at = ?2, receipt = NULL WHERE seq = ?1",
+                        params![seq, now],
+                    )?;
+                    moved_group(&tx, queue, group)?;
+                }
+                let mut out = Vec::with_capacity(picked.taken.len());
+                {
                     let mut mark = tx.prepare_cached(
                         "UPDATE messages SET visible_at = ?2, receive_count = ?3, receipt = ?4
                          WHERE seq = ?1",
                     )?;
-                    for ((seq, id, group, dedup_id, body, count), nonce) in
-                        taken.into_iter().zip(nonces)
-                    {
-                        let handle = format!("{seq}.{nonce}");
-                        mark.execute(params![seq, hide_until, count + 1, handle])?;
-                        locked.insert(group.clone());
+                    for (m, nonce) in picked.taken.into_iter().zip(nonces) {
+                        let handle = format!("{}.{nonce}", m.seq);
+                        mark.execute(params![m.seq, now + ms(visibility), m.count + 1, handle])?;
                         out.push(Received {
-                            message_id: id,
-                            receipt: Receipt { lane, handle },
-                            group_id: group,
-                            dedup_id,
-                            body,
-                            receive_count: u32::try_from(count + 1).unwrap_or(u32::MAX),
+                            message_id: m.id,
+                            receipt: Receipt {
+                                queue: queue.to_string(),
+                                lane,
+                                handle,
+                            },
+                            group_id: m.group,
+                            dedup_id: m.dedup_id,
+                            body: m.body,
+                            receive_count: u32::try_from(m.count + 1).unwrap_or(u32::MAX),
                         });
                     }
                 }
@@ -132,6 +120,115 @@ impl LocalQueue {
             })
             .await
     }
+}
+
+/// What one receive looks for.
+struct Look {
+    queue: &'static str,
+    lane: i64,
+    max: usize,
+    /// Received this often, a message moves to the dead-letter lane instead.
+    max_receives: i64,
+}
+
+/// A message a receive hands out.
+struct Taken {
+    seq: i64,
+    id: String,
+    group: String,
+    dedup_id: String,
+    body: String,
+    count: i64,
+}
+
+/// What a receive would do now.
+#[derive(Default)]
+struct Picked {
+    taken: Vec<Taken>,
+    /// (seq, group) of messages the redrive policy moves on.
+    to_dead: Vec<(i64, String)>,
+}
+
+impl Picked {
+    fn is_empty(&self) -> bool {
+        self.taken.is_empty() && self.to_dead.is_empty()
+    }
+}
+
+impl Look {
+    /// Visit groups oldest first and read messages only of groups with none in flight,
+    /// so a blocked group's backlog costs nothing (the in-flight set is as large as
+    /// the consumers' concurrency).
+    fn pick(&self, conn: &rusqlite::Connection, now: i64) -> rusqlite::Result<Picked> {
+        let mut picked = Picked::default();
+        let mut locked = conn.prepare_cached(
+            "SELECT DISTINCT group_id FROM messages
+             WHERE queue = ?1 AND lane = ?2 AND visible_at > ?3",
+        )?;
+        let locked: HashSet<String> = locked
+            .query_map(params![self.queue, self.lane, now], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut groups = conn.prepare_cached(
+            "SELECT group_id FROM groups WHERE queue = ?1 AND lane = ?2 ORDER BY id",
+        )?;
+        let mut messages = conn.prepare_cached(
+            "SELECT seq, id, dedup_id, body, receive_count FROM messages
+             WHERE queue = ?1 AND lane = ?2 AND group_id = ?3 ORDER BY seq",
+        )?;
+        let mut groups = groups.query(params![self.queue, self.lane])?;
+        while let Some(g) = groups.next()? {
+            let group: String = g.get(0)?;
+            if locked.contains(&group) {
+                continue;
+            }
+            let mut rows = messages.query(params![self.queue, self.lane, group])?;
+            while let Some(r) = rows.next()? {
+                if picked.taken.len() == self.max {
+                    return Ok(picked);
+                }
+                let seq: i64 = r.get(0)?;
+                let count: i64 = r.get(4)?;
+                if count >= self.max_receives {
+                    picked.to_dead.push((seq, group.clone()));
+                    continue;
+                }
+                picked.taken.push(Taken {
+                    seq,
+                    id: r.get(1)?,
+                    group: group.clone(),
+                    dedup_id: r.get(2)?,
+                    body: r.get(3)?,
+                    count,
+                });
+            }
+        }
+        Ok(picked)
+    }
+}
+
+/// A message of `group` moved from the main lane to the dead-letter lane: the group
+/// now has a message there, and maybe none left in the main lane.
+fn moved_group(tx: &rusqlite::Transaction<'_>, queue: &str, group: &str) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT OR IGNORE INTO groups (queue, lane, group_id) VALUES (?1, 1, ?2)",
+        params![queue, group],
+    )?;
+    forget_if_empty(tx, queue, 0, group)
+}
+
+/// Drop a group from the receive order once it holds no message in that lane.
+fn forget_if_empty(
+    tx: &rusqlite::Transaction<'_>,
+    queue: &str,
+    lane: i64,
+    group: &str,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "DELETE FROM groups WHERE queue = ?1 AND lane = ?2 AND group_id = ?3
+         AND NOT EXISTS (SELECT 1 FROM messages WHERE queue = ?1 AND lane = ?2 AND group_id = ?3)",
+        params![queue, lane, group],
+    )?;
+    Ok(())
 }
 
 fn ms(d: Duration) -> i64 {
@@ -143,10 +240,12 @@ fn seq_of(receipt: &Receipt) -> Option<i64> {
 }
 
 fn stale(operation: &'static str) -> StoreError {
-    StoreError::invalid(
+    StoreError::new(
+        ErrorKind::Stale,
         Service::Queue,
         operation,
-        "the receipt is not valid any more: the message was deleted, or received again after its visibility timeout",
+        "the receipt has expired: the message's visibility timeout ran out (it is back in \
+         the queue, or received again), or it was deleted",
     )
 }
 
@@ -155,7 +254,7 @@ impl Queue for LocalQueue {
     async fn send_batch(&self, messages: &[Outgoing]) -> Result<Vec<SendFailure>, StoreError> {
         check_send_batch("SendMessageBatch", messages)?;
         let queue = self.name;
-        let now = self.db.clock.now_ms();
+        let clock = self.db.clock.clone();
         let batch: Vec<(Outgoing, String)> = messages
             .iter()
             .map(|m| (m.clone(), self.db.new_id()))
@@ -163,6 +262,7 @@ impl Queue for LocalQueue {
         self.db
             .run(&self.calls, Service::Queue, "SendMessageBatch", move |conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let now = clock.now_ms();
                 tx.execute(
                     "DELETE FROM dedup WHERE queue = ?1 AND expires_at <= ?2",
                     params![queue, now],
@@ -177,6 +277,10 @@ impl Queue for LocalQueue {
                             "INSERT INTO messages (queue, lane, id, group_id, dedup_id, body, visible_at)
                              VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6)",
                             params![queue, id, m.group_id, m.dedup_id, m.body, now],
+                        )?;
+                        tx.execute(
+                            "INSERT OR IGNORE INTO groups (queue, lane, group_id) VALUES (?1, 0, ?2)",
+                            params![queue, m.group_id],
                         )?;
                     }
                 }
@@ -215,16 +319,21 @@ impl Queue for LocalQueue {
         visibility: Duration,
     ) -> Result<(), StoreError> {
         let op = "ChangeMessageVisibility";
+        check_receipt(self.name, op, receipt)?;
         let seq = seq_of(receipt).ok_or_else(|| stale(op))?;
+        let queue = self.name;
         let handle = receipt.handle.clone();
-        let until = self.db.clock.now_ms() + ms(visibility);
+        let clock = self.db.clock.clone();
         let lane = Self::lane_no(receipt.lane);
         let changed = self
             .db
             .run(&self.calls, Service::Queue, op, move |conn| {
+                let now = clock.now_ms();
+                // Only while the receive that gave this receipt still holds it.
                 conn.execute(
-                    "UPDATE messages SET visible_at = ?3 WHERE seq = ?1 AND receipt = ?2 AND lane = ?4",
-                    params![seq, handle, until, lane],
+                    "UPDATE messages SET visible_at = ?3
+                     WHERE seq = ?1 AND receipt = ?2 AND lane = ?4 AND queue = ?5 AND visible_at > ?6",
+                    params![seq, handle, now + ms(visibility), lane, queue, now],
                 )
             })
             .await?;
@@ -238,7 +347,9 @@ impl Queue for LocalQueue {
     }
 
     async fn delete_batch(&self, receipts: &[Receipt]) -> Result<Vec<Receipt>, StoreError> {
-        check_delete_batch(receipts)?;
+        check_delete_batch(self.name, receipts)?;
+        let queue = self.name;
+        let clock = self.db.clock.clone();
         let owned: Vec<Receipt> = receipts.to_vec();
         let failed = self
             .db
@@ -248,17 +359,26 @@ impl Queue for LocalQueue {
                 "DeleteMessageBatch",
                 move |conn| {
                     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                    let now = clock.now_ms();
                     let mut failed = Vec::new();
                     for r in owned {
-                        let gone = match seq_of(&r) {
-                        Some(seq) => tx.execute(
-                            "DELETE FROM messages WHERE seq = ?1 AND receipt = ?2 AND lane = ?3",
-                            params![seq, r.handle, LocalQueue::lane_no(r.lane)],
-                        )?,
-                        None => 0,
-                    };
-                        if gone == 0 {
-                            failed.push(r);
+                        let lane = LocalQueue::lane_no(r.lane);
+                        let gone: Option<String> = match seq_of(&r) {
+                            Some(seq) => tx
+                                .query_row(
+                                    "DELETE FROM messages
+                                     WHERE seq = ?1 AND receipt = ?2 AND lane = ?3 AND queue = ?4
+                                       AND visible_at > ?5
+                                     RETURNING group_id",
+                                    params![seq, r.handle, lane, queue, now],
+                                    |row| row.get(0),
+                                )
+                                .optional()?,
+                            None => None,
+                        };
+                        match gone {
+                            Some(group) => forget_if_empty(&tx, queue, lane, &group)?,
+                            None => failed.push(r),
                         }
                     }
                     tx.commit()?;
@@ -302,6 +422,7 @@ impl Queue for LocalQueue {
 
     async fn send_to_dead_letter(&self, message: &Received) -> Result<(), StoreError> {
         let op = "SendMessage";
+        check_receipt(self.name, op, &message.receipt)?;
         if message.receipt.lane != Lane::Main {
             return Err(StoreError::invalid(
                 Service::Queue,
@@ -310,27 +431,93 @@ impl Queue for LocalQueue {
             ));
         }
         let seq = seq_of(&message.receipt).ok_or_else(|| stale(op))?;
+        let queue = self.name;
         let handle = message.receipt.handle.clone();
-        let now = self.db.clock.now_ms();
+        let clock = self.db.clock.clone();
+        // A new message in the dead-letter queue, as SQS's send there makes one.
+        let new_id = self.db.new_id();
         // One transaction stands for SQS's send to the dead-letter queue plus delete.
         let moved = self
             .db
             .run(&self.calls, Service::Queue, op, move |conn| {
-                conn.execute(
-                    "UPDATE messages SET lane = 1, visible_at = ?3, receipt = NULL
-                     WHERE seq = ?1 AND receipt = ?2 AND lane = 0",
-                    params![seq, handle, now],
-                )
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let now = clock.now_ms();
+                let group: Option<String> = tx
+                    .query_row(
+                        "UPDATE messages
+                         SET lane = 1, id = ?3, visible_at = ?4, receive_count = 0, receipt = NULL
+                         WHERE seq = ?1 AND receipt = ?2 AND lane = 0 AND queue = ?5 AND visible_at > ?4
+                         RETURNING group_id",
+                        params![seq, handle, new_id, now, queue],
+                        |row| row.get(0),
+                    )
+                    .optional()?;
+                if let Some(group) = &group {
+                    moved_group(&tx, queue, group)?;
+                }
+                tx.commit()?;
+                Ok(group.is_some())
             })
             .await?;
         self.calls.add(Service::Queue, "DeleteMessage");
-        if moved == 0 {
+        if !moved {
             return Err(stale(op));
         }
         Ok(())
     }
 
+    fn name(&self) -> &str {
+        self.name
+    }
+
     fn calls(&self) -> Calls {
         self.calls.snapshot()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use metasync_engine::ports::{Lane, Outgoing};
+    use metasync_engine::EntityType;
+    use std::time::Duration;
+
+    /// A folder an older version wrote (no receive order of groups, schema version 0)
+    /// still hands out what it queued, group by group in send order.
+    #[tokio::test]
+    async fn messages_queued_before_the_upgrade_are_handed_out() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let send = |g: &str, d: &str| Outgoing {
+            group_id: g.into(),
+            dedup_id: d.into(),
+            body: d.into(),
+        };
+        {
+            let b = crate::open(dir.path(), Default::default()).expect("open");
+            b.queue(EntityType::Show)
+                .send_batch(&[send("a", "a1"), send("b", "b1"), send("a", "a2")])
+                .await
+                .expect("send");
+        }
+        let conn = rusqlite::Connection::open(dir.path().join("metasync.db")).expect("db");
+        conn.execute_batch(
+            "DELETE FROM groups; PRAGMA user_version = 0;
+             CREATE INDEX messages_order ON messages (queue, lane, seq);",
+        )
+        .expect("as version 0 left it");
+        drop(conn);
+
+        let b = crate::open(dir.path(), Default::default()).expect("reopen");
+        let got = b
+            .queue(EntityType::Show)
+            .receive(Lane::Main, 10, Duration::from_secs(30), Duration::ZERO)
+            .await
+            .expect("receive");
+        let bodies: Vec<&str> = got.iter().map(|m| m.body.as_str()).collect();
+        assert_eq!(bodies, ["a1", "a2", "b1"]);
+        let conn = rusqlite::Connection::open(dir.path().join("metasync.db")).expect("db");
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, crate::db::SCHEMA_VERSION);
     }
 }

@@ -219,7 +219,7 @@ impl<'a, T: Target> Worker<'a, T> {
                 Ok(body) => parsed.push((m, body)),
                 // Not ours to read: straight to the dead-letter queue, where the drainer
                 // files it for staff.
-                Err(_) => queue.send_to_dead_letter(&m).await?,
+                Err(_) => unless_stale(queue.send_to_dead_letter(&m).await)?,
             }
         }
         let keys: Vec<RecordKey> = parsed
@@ -278,7 +278,7 @@ impl<'a, T: Target> Worker<'a, T> {
                         after_ms = later.after.as_millis() as u64,
                         "message not resolved yet; it comes back later"
                     );
-                    queue.change_visibility(&m.receipt, later.after).await?;
+                    unless_stale(queue.change_visibility(&m.receipt, later.after).await)?;
                 }
                 Err(e) => return Err(e),
             }
@@ -769,6 +769,19 @@ pub async fn drain_dead_letters(
         for chunk in receipts.chunks(MAX_BATCH_ENTRIES) {
             backend.queue(entity).delete_batch(chunk).await?;
         }
+    }
+}
+
+/// A receipt that expired while the message was worked (a stall past the visibility
+/// timeout): the message is back in the queue and whoever receives it next decides
+/// again, guarded by the record's lease. Not a reason to stop the worker.
+fn unless_stale(r: Result<(), StoreError>) -> Result<(), StoreError> {
+    match r {
+        Err(e) if e.kind == crate::ports::ErrorKind::Stale => {
+            tracing::warn!(stage = "consume", error = %e, "receipt expired; the message comes back");
+            Ok(())
+        }
+        other => other,
     }
 }
 

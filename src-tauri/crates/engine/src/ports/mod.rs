@@ -16,9 +16,9 @@ pub mod target;
 pub use calls::{CallCount, CallCounter, Calls, Service};
 pub use objects::{check_key, check_prefix, Object, ObjectMeta, ObjectStore};
 pub use queue::{
-    check_delete_batch, check_receive, check_send_batch, is_id_char, pack_batches, Depth, Lane,
-    Outgoing, PackError, Queue, Receipt, Received, SendFailure, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES,
-    MAX_ID_CHARS, MAX_LONG_POLL, MAX_RECEIVE,
+    check_delete_batch, check_receipt, check_receive, check_send_batch, is_id_char, pack_batches,
+    Depth, Lane, Outgoing, PackError, Queue, Receipt, Received, SendFailure, MAX_BATCH_BYTES,
+    MAX_BATCH_ENTRIES, MAX_ID_CHARS, MAX_LONG_POLL, MAX_RECEIVE,
 };
 pub use state::{
     check_batch, check_batch_get, check_batch_put, check_record, put_all, Expect, LastError, Lease,
@@ -45,6 +45,10 @@ pub enum ErrorKind {
     Denied,
     /// The request breaks a limit of the port (too many entries, too many bytes, a bad key).
     Invalid,
+    /// A queue receipt that no longer holds: its visibility timeout ran out (the
+    /// message is back in the queue, or was received again) or it was deleted. Nothing
+    /// to retry: the message comes back to whoever receives next.
+    Stale,
     /// Anything else the service refused.
     Other,
 }
@@ -84,7 +88,9 @@ impl StoreError {
         match self.kind {
             ErrorKind::Throttled | ErrorKind::Unavailable => ErrorClass::Transient,
             ErrorKind::Denied => ErrorClass::Auth,
-            ErrorKind::Missing | ErrorKind::Invalid | ErrorKind::Other => ErrorClass::Permanent,
+            ErrorKind::Missing | ErrorKind::Invalid | ErrorKind::Stale | ErrorKind::Other => {
+                ErrorClass::Permanent
+            }
         }
     }
 }

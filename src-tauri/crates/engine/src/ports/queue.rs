@@ -7,6 +7,18 @@
 //! receive count raised; a message received more than the queue's max receive count
 //! moves to the dead-letter queue; a dedup id seen within 5 minutes is accepted and
 //! dropped, even if the first message was already deleted.
+//!
+//! A receipt holds while its message is in flight from that receive: once the
+//! visibility timeout runs out (the message is visible again, or received again) a
+//! delete or visibility change with it is refused as stale, as SQS FIFO refuses an
+//! expired receipt handle ("Reason: The receipt handle has expired", AWS knowledge
+//! center, "sqs-receipt-handle-error"). A receipt of another queue is refused before
+//! any call.
+//!
+//! Dead letters: a message the redrive policy moves (received more than the max
+//! receive count) keeps its message id, and its receive count carries on. One moved
+//! with [`Queue::send_to_dead_letter`] is a new message there, as SQS has no move:
+//! a new message id, a receive count that starts again, the same group and body.
 
 use super::{Calls, Service, StoreError};
 use async_trait::async_trait;
@@ -54,6 +66,8 @@ pub struct Received {
 /// Proof of one receive: deletes and visibility changes need it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Receipt {
+    /// The queue that handed it out (see [`Queue::name`]).
+    pub queue: String,
     pub lane: Lane,
     pub handle: String,
 }
@@ -96,6 +110,7 @@ pub trait Queue: Send + Sync {
     ) -> Result<Vec<Received>, StoreError>;
 
     /// Hide a received message for `visibility` from now (zero: hand it out again now).
+    /// A stale receipt is an error of kind [`ErrorKind::Stale`](super::ErrorKind::Stale).
     async fn change_visibility(
         &self,
         receipt: &Receipt,
@@ -103,14 +118,20 @@ pub trait Queue: Send + Sync {
     ) -> Result<(), StoreError>;
 
     /// Delete received messages (up to [`MAX_BATCH_ENTRIES`]). Returns the receipts
-    /// that could not be deleted.
+    /// that could not be deleted (stale ones: their messages come back).
     async fn delete_batch(&self, receipts: &[Receipt]) -> Result<Vec<Receipt>, StoreError>;
 
     async fn depth(&self) -> Result<Depth, StoreError>;
 
     /// Move a received message of the main queue to the dead-letter queue now (a
-    /// record the target refused for good), keeping its group and body.
+    /// record the target refused for good), keeping its group and body (a new message
+    /// there: see the module notes). With a stale receipt: an error of kind
+    /// [`ErrorKind::Stale`](super::ErrorKind::Stale), and the message comes back to
+    /// the main queue (on AWS a copy may also be in the dead-letter queue).
     async fn send_to_dead_letter(&self, message: &Received) -> Result<(), StoreError>;
+
+    /// The queue's name, which its receipts carry.
+    fn name(&self) -> &str;
 
     fn calls(&self) -> Calls;
 }
@@ -170,9 +191,33 @@ pub fn check_receive(max: usize, wait: Duration) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Limits a delete batch must keep: 1 to [`MAX_BATCH_ENTRIES`] receipts of one lane,
-/// which it returns.
-pub fn check_delete_batch(receipts: &[Receipt]) -> Result<Lane, StoreError> {
+/// Receipts must come from the queue they are used on (`queue`, its name): SQS
+/// answers `ReceiptHandleIsInvalid` otherwise, and a local handle could name another
+/// queue's message.
+pub fn check_receipt(
+    queue: &str,
+    operation: &'static str,
+    receipt: &Receipt,
+) -> Result<(), StoreError> {
+    if receipt.queue != queue {
+        return Err(StoreError::invalid(
+            Service::Queue,
+            operation,
+            format!(
+                "the receipt is from queue {:?}, not {queue:?}",
+                receipt.queue
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Limits a delete batch on `queue` must keep: 1 to [`MAX_BATCH_ENTRIES`] receipts of
+/// that queue and one lane, which it returns.
+pub fn check_delete_batch(queue: &str, receipts: &[Receipt]) -> Result<Lane, StoreError> {
+    for r in receipts {
+        check_receipt(queue, "DeleteMessageBatch", r)?;
+    }
     match receipts.first() {
         Some(first)
             if receipts.len() <= MAX_BATCH_ENTRIES
@@ -275,16 +320,18 @@ mod tests {
     #[test]
     fn a_delete_batch_is_one_lane_of_at_most_ten() {
         let r = |lane| Receipt {
+            queue: "q".into(),
             lane,
             handle: "h".into(),
         };
         assert_eq!(
-            check_delete_batch(&[r(Lane::Dead), r(Lane::Dead)]).ok(),
+            check_delete_batch("q", &[r(Lane::Dead), r(Lane::Dead)]).ok(),
             Some(Lane::Dead)
         );
-        assert!(check_delete_batch(&[r(Lane::Main), r(Lane::Dead)]).is_err());
-        assert!(check_delete_batch(&[]).is_err());
-        assert!(check_delete_batch(&vec![r(Lane::Main); 11]).is_err());
+        assert!(check_delete_batch("other", &[r(Lane::Dead)]).is_err());
+        assert!(check_delete_batch("q", &[r(Lane::Main), r(Lane::Dead)]).is_err());
+        assert!(check_delete_batch("q", &[]).is_err());
+        assert!(check_delete_batch("q", &vec![r(Lane::Main); 11]).is_err());
         assert!(check_receive(10, MAX_LONG_POLL).is_ok());
         assert!(check_receive(0, Duration::ZERO).is_err());
         assert!(check_receive(1, MAX_LONG_POLL + Duration::from_secs(1)).is_err());

@@ -200,6 +200,14 @@ pub trait StateStore: Send + Sync {
     async fn batch_put(&self, records: &[Record]) -> Result<Vec<Record>, StoreError>;
 
     /// Records with this status (and error code), ordered by error code then key.
+    ///
+    /// Not read consistently: on DynamoDB this is a global secondary index, which
+    /// cannot be ("eventually consistent reads only", DynamoDB developer guide, GSI
+    /// read consistency), so a write of a moment ago may be missing or its old status
+    /// still listed. Local answers are always current. A caller that acts on a record
+    /// it found here reads it again with [`get`](Self::get) or
+    /// [`batch_get`](Self::batch_get) first (triage does; the planner's first-import
+    /// check is safe because the worker reads again before it calls the target).
     async fn query(
         &self,
         status: RecordStatus,
