@@ -1085,6 +1085,123 @@ mod local_only {
             .is_empty());
     }
 
+    /// A status index that lags (DynamoDB's is read eventually): it still lists as
+    /// failed a record the table now has as synced. Triage acts on what the table
+    /// says, read again, never on the index's copy.
+    #[tokio::test]
+    async fn triage_acts_on_the_table_not_on_a_lagging_index() {
+        use metasync_engine::pipeline::failures::{discard, Selection};
+        use metasync_engine::ports::{Page, StateStore};
+
+        struct LaggingIndex {
+            inner: Arc<dyn StateStore>,
+            /// What the index still shows.
+            stale: Record,
+        }
+
+        #[async_trait::async_trait]
+        impl StateStore for LaggingIndex {
+            async fn get(
+                &self,
+                key: &RecordKey,
+            ) -> Result<Option<Record>, metasync_engine::ports::StoreError> {
+                self.inner.get(key).await
+            }
+            async fn batch_get(
+                &self,
+                keys: &[RecordKey],
+            ) -> Result<Vec<Record>, metasync_engine::ports::StoreError> {
+                self.inner.batch_get(keys).await
+            }
+            async fn put(
+                &self,
+                r: &Record,
+                e: Expect,
+            ) -> Result<Written, metasync_engine::ports::StoreError> {
+                self.inner.put(r, e).await
+            }
+            async fn batch_put(
+                &self,
+                r: &[Record],
+            ) -> Result<Vec<Record>, metasync_engine::ports::StoreError> {
+                self.inner.batch_put(r).await
+            }
+            async fn query(
+                &self,
+                status: RecordStatus,
+                code: Option<&str>,
+                limit: usize,
+                after: Option<&str>,
+            ) -> Result<Page<Record>, metasync_engine::ports::StoreError> {
+                let mut page = self.inner.query(status, code, limit, after).await?;
+                if status == self.stale.status && after.is_none() {
+                    page.items.insert(0, self.stale.clone());
+                }
+                Ok(page)
+            }
+            async fn put_run(&self, run: &Run) -> Result<(), metasync_engine::ports::StoreError> {
+                self.inner.put_run(run).await
+            }
+            async fn get_run(
+                &self,
+                id: &str,
+            ) -> Result<Option<Run>, metasync_engine::ports::StoreError> {
+                self.inner.get_run(id).await
+            }
+            async fn list_runs(
+                &self,
+                limit: usize,
+            ) -> Result<Vec<Run>, metasync_engine::ports::StoreError> {
+                self.inner.list_runs(limit).await
+            }
+            fn calls(&self) -> metasync_engine::ports::Calls {
+                self.inner.calls()
+            }
+        }
+
+        let h = local();
+        let failed = record(
+            EntityType::Episode,
+            "e1",
+            RecordStatus::Failed,
+            Some("target_refused"),
+        );
+        h.backend
+            .state
+            .put(&failed, Expect::Absent)
+            .await
+            .expect("put");
+        let mut synced = failed.clone();
+        synced.status = RecordStatus::Synced;
+        synced.last_error = None;
+        synced.version = failed.version + 1;
+        h.backend
+            .state
+            .put(&synced, Expect::Version(failed.version))
+            .await
+            .expect("synced since");
+        let mut backend = h.backend.clone();
+        backend.state = Arc::new(LaggingIndex {
+            inner: h.backend.state.clone(),
+            stale: failed.clone(),
+        });
+        for sel in [Selection::All, Selection::Code("target_refused".into())] {
+            let done = discard(&backend, &sel, "not ours", "tester", "test")
+                .await
+                .expect("discard");
+            assert!(
+                done.records.is_empty(),
+                "{sel:?}: acted on {:?}",
+                done.records
+            );
+        }
+        assert_eq!(
+            h.backend.state.get(&failed.key).await.expect("get"),
+            Some(synced),
+            "still synced"
+        );
+    }
+
     /// Processes that open one fresh folder at the same moment all get in: the wait
     /// for a lock is set before the switch to WAL, which takes one.
     #[test]
