@@ -165,15 +165,17 @@ def write_config(data, url):
     os.makedirs(data, exist_ok=True)
     path = os.path.join(data, "metasync.toml")
     with open(path, "w") as f:
-        f.write(f'[profiles.b]\ndata_dir = "{data}"\n[profiles.b.target]\ndialect = "media_manager"\n'
+        f.write(f'[profiles.b]\ndata_dir = "{data}"\n[profiles.b.target]\ndialect = "media_manager"\naccess = "pbs"\n'
                 f'url = "{url}"\nquota = {QUOTA}\n')
     return path
 
 
 def sync_run(cat, data, again=False):
     port = free_port()
+    # A PBS key: the benchmark creates its shows.
     sandbox = subprocess.Popen([BIN, "sandbox", "--port", str(port), "--quota", str(QUOTA),
-                                "--latency-ms", str(LATENCY_MS)], stdout=subprocess.DEVNULL)
+                                "--latency-ms", str(LATENCY_MS), "--access", "pbs"],
+                               stdout=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}"
         for _ in range(100):

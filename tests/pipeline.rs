@@ -4,7 +4,7 @@
 //! a worker killed with SIGKILL 20 times, and no secret in the logs.
 
 use metasync_engine::target::Identity;
-use metasync_sandbox::{Config, Sandbox};
+use metasync_sandbox::{Access, Config, Sandbox};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -60,8 +60,18 @@ const VARS: [(&str, &str); 6] = [
     ("AWS_SECRET_ACCESS_KEY", "testing"),
 ];
 
+/// The sandbox with a PBS key: the pipeline tests create shows as PBS would (a
+/// station's key is tested on its own).
+fn pbs() -> Config {
+    Config {
+        access: Access::Full,
+        ..Config::default()
+    }
+}
+
 impl World {
     fn new(store: Store, cfg: Config, shows: u32, invalid_ratio: f64) -> Self {
+        let sandbox_access = cfg.access;
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         let sandbox = rt.block_on(Sandbox::start(cfg, 0)).expect("sandbox");
         let dir = tempfile::tempdir().expect("tempdir");
@@ -81,8 +91,12 @@ impl World {
                 )
             }
         };
+        let access = match sandbox_access {
+            Access::Station => "station",
+            Access::Full => "pbs",
+        };
         let toml = format!(
-            "[profiles.t]\n{backend}[profiles.t.target]\ndialect = \"media_manager\"\nurl = \"{}/api/v1\"\ntimeout_seconds = 1\n",
+            "[profiles.t]\n{backend}[profiles.t.target]\ndialect = \"media_manager\"\naccess = \"{access}\"\nurl = \"{}/api/v1\"\ntimeout_seconds = 1\n",
             sandbox.url()
         );
         std::fs::write(dir.path().join("metasync.toml"), toml).expect("toml");
@@ -218,6 +232,7 @@ fn assert_catalog_is_the_input(w: &World, failed: &BTreeSet<String>) {
     let opts = PlanOptions {
         validate: Default::default(),
         keep_rejected: false,
+        access: Default::default(),
     };
     w._rt
         .block_on(plan(&w.files, &opts, backend.state.as_ref(), |p| {
@@ -238,7 +253,13 @@ fn assert_catalog_is_the_input(w: &World, failed: &BTreeSet<String>) {
         let a = &o["attributes"];
         let identity = match o["type"].as_str().unwrap_or_default() {
             "show" => text(&o["slug"]),
-            "season" | "episode" => text(&a["ordinal"]),
+            "season" => text(&a["ordinal"]),
+            "episode" => format!(
+                "{}\u{1f}{}",
+                text(&a["ordinal"]),
+                a["segment"].as_str().unwrap_or_default()
+            ),
+            _ if a["object_type"] == "full_length" => "full_length".into(),
             _ => format!("{}\u{1f}{}", text(&a["object_type"]), text(&a["title"])),
         };
         let key = (text(&o["type"]), text(&o["parent"]), identity);
@@ -268,7 +289,9 @@ fn assert_catalog_is_the_input(w: &World, failed: &BTreeSet<String>) {
         let identity = match rec.identity() {
             Identity::Slug(s) => s,
             Identity::Ordinal(n) => n.to_string(),
+            Identity::Episode { ordinal, segment } => format!("{ordinal}\u{1f}{segment}"),
             Identity::Asset { object_type, title } => format!("{object_type}\u{1f}{title}"),
+            Identity::FullLength => "full_length".into(),
         };
         let key = (rec.entity.as_str().to_string(), parent, identity);
         match by_identity.get(&key) {
@@ -277,7 +300,13 @@ fn assert_catalog_is_the_input(w: &World, failed: &BTreeSet<String>) {
                 "{id} is neither in the target nor failed"
             ),
             Some(o) => {
-                for (field, value) in rec.attributes() {
+                // In Media Manager's shapes, as the client sends them (the sandbox
+                // refuses any other).
+                let sent = metasync_catalog_client::media_manager::mm_attributes(
+                    rec.entity,
+                    &rec.attributes(),
+                );
+                for (field, value) in sent {
                     assert_eq!(
                         o["attributes"][&field], value,
                         "{id}: {field} in the target differs from the file"
@@ -325,7 +354,7 @@ fn conserves_every_row_under_faults(store: Store, shows: u32) {
             reset_rate: 0.01,
             timeout_rate: 0.005,
             hang: Duration::from_millis(1500),
-            ..Config::default()
+            ..pbs()
         },
         shows,
         0.03,
@@ -368,7 +397,7 @@ fn conserves_every_row_under_faults(store: Store, shows: u32) {
 }
 
 fn a_second_sync_writes_nothing_and_an_edit_patches_only_changed_records(store: Store) {
-    let w = World::new(store, Config::default(), 3, 0.0);
+    let w = World::new(store, pbs(), 3, 0.0);
     let first = w.sync();
     assert_conserved(&first);
     assert_eq!(n(&first, "rejected"), 0, "{first}");
@@ -457,7 +486,7 @@ fn a_refused_record_is_fixed_in_triage_and_ends_synced(store: Store) {
         store,
         Config {
             refuse_title: Some("DRAFT".into()),
-            ..Config::default()
+            ..pbs()
         },
         2,
         0.0,
@@ -563,7 +592,7 @@ fn a_refused_record_is_fixed_in_triage_and_ends_synced(store: Store) {
 
 #[test]
 fn the_logs_never_hold_the_credentials() {
-    let w = World::new(Store::Local, Config::default(), 1, 0.0);
+    let w = World::new(Store::Local, pbs(), 1, 0.0);
     let s = w.sync();
     assert_conserved(&s);
     let logs = w.dir.path().join("data/logs");
@@ -608,7 +637,7 @@ fn killing_the_worker_at_random_never_loses_or_doubles_a_record() {
             burst: 2,
             latency: Duration::from_millis(15),
             fail_rate: 0.02,
-            ..Config::default()
+            ..pbs()
         },
         6,
         0.03,
@@ -665,7 +694,7 @@ fn killing_the_worker_at_random_never_loses_or_doubles_a_record() {
 /// first) and counts the rest as not sent; a later full sync sends the rest.
 #[test]
 fn a_trial_run_sends_only_the_top_records() {
-    let w = World::new(Store::Local, Config::default(), 4, 0.0);
+    let w = World::new(Store::Local, pbs(), 4, 0.0);
     let first = w.sync_with(&["--limit", "2", "--rank-by", "premiered_on"]);
     assert_conserved(&first);
     assert_eq!(n(&first, "created"), 2, "{first}");
@@ -717,7 +746,7 @@ fn a_trial_run_sends_only_the_top_records() {
 /// with exit 2 before anything is landed or sent.
 #[test]
 fn an_unreachable_target_or_refused_credentials_stop_the_run_before_anything_is_written() {
-    let w = World::new(Store::Local, Config::default(), 1, 0.0);
+    let w = World::new(Store::Local, pbs(), 1, 0.0);
     // Nothing listens on a port that was just free.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -770,4 +799,101 @@ fn an_unreachable_target_or_refused_credentials_stop_the_run_before_anything_is_
     assert!(!stderr(&o).contains("not-the-secret"), "never the secret");
     assert_eq!(w.sandbox.stats().objects.values().sum::<u64>(), 0);
     assert!(!w.dir.path().join("data/objects/bronze").exists());
+}
+
+/// Set column `column` of the first row whose first cell is `key` in a CSV file.
+fn edit_cell(path: &Path, key: &str, column: &str, value: &str) {
+    let mut r = csv::Reader::from_path(path).expect("read");
+    let header = r.headers().expect("header").clone();
+    let c = header.iter().position(|h| h == column).expect("column");
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record(&header).expect("header");
+    for row in r.records() {
+        let row = row.expect("row");
+        let mut cells: Vec<String> = row.iter().map(String::from).collect();
+        if cells[0] == key {
+            cells[c] = value.to_string();
+        }
+        out.write_record(&cells).expect("row");
+    }
+    std::fs::write(path, out.into_inner().expect("bytes")).expect("write");
+}
+
+/// A station's key (the default for a Media Manager profile, and the sandbox's): shows
+/// are looked up and never written. The show PBS created resolves and its seasons,
+/// episodes and assets are created under it; a show Media Manager does not have fails
+/// as not writable, its children with it; a changed show or season is reported by the
+/// plan and never sent.
+#[test]
+fn a_station_resolves_shows_and_never_writes_them() {
+    let w = World::new(Store::Local, Config::default(), 2, 0.0);
+    // PBS created the first show of the file; the second is not in Media Manager.
+    let mut r = csv::Reader::from_path(&w.files[0]).expect("shows");
+    let rows: Vec<csv::StringRecord> = r.records().map(|x| x.expect("row")).collect();
+    let (first_key, first_slug, second_key) = (&rows[0][0], &rows[0][1], &rows[1][0]);
+    let mut a = serde_json::Map::new();
+    a.insert("slug".into(), first_slug.into());
+    a.insert("title".into(), "As PBS titled it".into());
+    let pbs_id = w
+        .sandbox
+        .seed(metasync_engine::EntityType::Show, None, a)
+        .expect("seed");
+
+    let s = w.sync();
+    assert_conserved(&s);
+    let writes = w.sandbox.writes();
+    assert!(
+        !writes.iter().any(|x| x.path == "/api/v1/shows/"
+            || x.path.starts_with("/api/v1/shows/") && x.method == "PATCH"),
+        "a station never writes a show: {writes:?}"
+    );
+    let failed = failed_records(&w);
+    assert!(failed.contains(&format!("show#{second_key}")), "{failed:?}");
+    assert!(!failed.contains(&format!("show#{first_key}")), "{failed:?}");
+    let groups = json(&w.run(&["failures", "list", "--format", "json"]));
+    let codes: Vec<&str> = groups
+        .as_array()
+        .expect("groups")
+        .iter()
+        .filter_map(|g| g["code"].as_str())
+        .collect();
+    assert!(
+        codes.contains(&"not_writable") && codes.contains(&"parent_failed"),
+        "{codes:?}"
+    );
+    // The first show's children went under the show PBS created, as it is there.
+    let catalog = w.catalog();
+    let under_pbs = catalog
+        .iter()
+        .filter(|o| o["type"] == "season" && o["parent"] == pbs_id.as_str())
+        .count();
+    assert!(under_pbs > 0, "seasons under the PBS show");
+    let shown = catalog
+        .iter()
+        .find(|o| o["id"] == pbs_id.as_str())
+        .expect("the show");
+    assert_eq!(
+        shown["attributes"]["title"], "As PBS titled it",
+        "never overwritten"
+    );
+
+    // A changed show and a changed season: reported at plan time, never sent.
+    edit_cell(&w.files[0], first_key, "title", "A title only PBS may set");
+    let season_key = format!("{first_key}-S01");
+    edit_cell(
+        &w.files[1],
+        &season_key,
+        "title",
+        "A season title a station may not change",
+    );
+    let files: Vec<String> = w.files.iter().map(|p| p.display().to_string()).collect();
+    let mut args = vec!["plan", "--format", "json"];
+    args.extend(files.iter().map(String::as_str));
+    let plan = json(&w.run(&args));
+    assert_eq!(plan["not_writable"], 2, "{plan}");
+    let before = w.sandbox.writes().len();
+    let again = w.sync();
+    assert_conserved(&again);
+    assert_eq!(n(&again, "rejected"), 2, "{again}");
+    assert_eq!(w.sandbox.writes().len(), before, "nothing written");
 }

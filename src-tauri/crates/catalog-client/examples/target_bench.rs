@@ -128,6 +128,7 @@ async fn known_quota() -> bool {
             quota: Some(100.0),
             burst: 10,
             latency: Duration::from_millis(5),
+            access: metasync_sandbox::Access::Full,
             ..Config::default()
         },
         0,
@@ -173,6 +174,7 @@ async fn faults() -> bool {
         timeout_rate: 0.01,
         hang: Duration::from_secs(3),
         seed: 42,
+        access: metasync_sandbox::Access::Full,
         ..Config::default()
     };
     let sandbox = Sandbox::start(cfg, 0)
@@ -214,6 +216,7 @@ async fn unknown_quota() -> bool {
             quota: Some(50.0),
             burst: 5,
             latency: Duration::from_millis(5),
+            access: metasync_sandbox::Access::Full,
             ..Config::default()
         },
         0,

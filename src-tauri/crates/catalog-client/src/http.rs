@@ -91,6 +91,17 @@ pub fn message(body: &str) -> String {
     body.chars().take(300).collect()
 }
 
+/// Is this body a refusal of named fields (`{"errors": {"field": […]}}`)?
+pub fn names_fields(body: &str) -> bool {
+    serde_json::from_str::<Value>(body).is_ok_and(|v| {
+        v["errors"].as_object().is_some_and(|o| {
+            let mut parts = Vec::new();
+            collect_field_errors(o, &mut parts);
+            !parts.is_empty()
+        })
+    })
+}
+
 fn collect_field_errors(obj: &serde_json::Map<String, Value>, out: &mut Vec<String>) {
     for (field, v) in obj {
         match v {
@@ -129,17 +140,27 @@ pub fn matches(identity: &Identity, attributes: &Value) -> bool {
     let text = |name: &str| attributes[name].as_str().map(str::trim);
     match identity {
         Identity::Slug(slug) => text("slug") == Some(slug.as_str()),
-        Identity::Ordinal(n) => {
-            let v = &attributes["ordinal"];
-            v.as_u64()
-                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-                == Some(u64::from(*n))
+        Identity::Ordinal(n) => ordinal(attributes) == Some(u64::from(*n)),
+        Identity::Episode {
+            ordinal: n,
+            segment,
+        } => {
+            ordinal(attributes) == Some(u64::from(*n))
+                && text("segment").unwrap_or_default() == segment.as_str()
         }
         Identity::Asset { object_type, title } => {
             text("object_type") == Some(object_type.as_str())
                 && text("title") == Some(title.as_str())
         }
+        Identity::FullLength => text("object_type") == Some("full_length"),
     }
+}
+
+/// An `ordinal` attribute, whether the API sends it as a number or as text.
+fn ordinal(attributes: &Value) -> Option<u64> {
+    let v = &attributes["ordinal"];
+    v.as_u64()
+        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
 }
 
 /// Read an answer: the success with its headers and body, or the typed failure.
@@ -162,6 +183,15 @@ pub async fn read(
         l.on_headers(rate_headers(&headers));
     }
     let body = response.text().await.map_err(|e| transport(&e))?;
+    // Media Manager answers some refusals of the values sent (a duplicate ordinal and
+    // segment) with a 500 whose body names the field (pbs-media-manager-php's test of
+    // `{"errors":{"meta":{"segment":[…]}}}`): sending it again cannot help.
+    if status.is_server_error() && names_fields(&body) {
+        return Err(CallError::Permanent {
+            status: status.as_u16(),
+            message: message(&body),
+        });
+    }
     match classify_status(status.as_u16()) {
         None => Ok((status, headers, body)),
         Some(_) if status == StatusCode::NOT_FOUND => Err(CallError::NotFound),
@@ -204,6 +234,11 @@ mod tests {
             "title: This field may not be blank."
         );
         assert_eq!(message("plain"), "plain");
+        assert!(names_fields(
+            r#"{"errors":{"meta":{"segment":["exists."]}}}"#
+        ));
+        assert!(!names_fields(r#"{"detail":"Server Error"}"#));
+        assert!(!names_fields("<html>502</html>"));
     }
 
     #[test]

@@ -65,6 +65,34 @@ fn generate(dir: &Path, shows: u64) -> Result<Vec<PathBuf>, String> {
     Ok(paths)
 }
 
+/// Put the file's valid shows into the sandbox as PBS would have (stations cannot
+/// create shows in Media Manager). Returns how many.
+fn seed_shows(sandbox: &Sandbox, shows: &Path) -> Result<u64, String> {
+    let mut r = csv::Reader::from_path(shows).map_err(|e| format!("{}: {e}", shows.display()))?;
+    let header = r.headers().map_err(|e| e.to_string())?.clone();
+    let col = |name: &str| header.iter().position(|h| h == name);
+    let (Some(slug), Some(title)) = (col("slug"), col("title")) else {
+        return Err("the generated shows have no slug or title column".into());
+    };
+    let mut n = 0;
+    for row in r.records().filter_map(Result::ok) {
+        let mut a = serde_json::Map::new();
+        a.insert(
+            "slug".into(),
+            row.get(slug).unwrap_or_default().trim().into(),
+        );
+        a.insert(
+            "title".into(),
+            row.get(title).unwrap_or_default().trim().into(),
+        );
+        // A broken row (a bad slug, no title) is not a show PBS would have made.
+        if sandbox.seed(EntityType::Show, None, a).is_ok() {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 /// Put [`REFUSED`] into the title of the first episode the plan would send, so the
 /// target refuses a record our validation passes.
 async fn mark_refused(env: &Env, files: &[PathBuf]) -> Result<(String, String), String> {
@@ -147,6 +175,11 @@ async fn demo(args: &Args) -> Result<(), String> {
         "\nA sandbox catalog API (Media Manager dialect, quota 100/s, 1% injected 503s) listens on {}",
         sandbox.url()
     );
+    let seeded = seed_shows(&sandbox, &files[EntityType::Show.index()])?;
+    println!(
+        "  It already holds the catalog's {}, as PBS created them: a station's key looks shows up and never writes them.",
+        plural(seeded, "show", "shows")
+    );
     let toml = format!(
         "[profiles.demo]\ndata_dir = {data:?}\n[profiles.demo.target]\ndialect = \"media_manager\"\nurl = \"{}/api/v1\"\nquota = 100\nburst = 5\nbase_delay_seconds = 0.2\n",
         sandbox.url(),
@@ -199,6 +232,12 @@ async fn demo(args: &Args) -> Result<(), String> {
         thousands(c.blocked),
         thousands(c.rejected)
     );
+    if c.resolve > 0 {
+        println!(
+            "  and {} to look up in Media Manager (never written with a station's key)",
+            plural(c.resolve, "show", "shows")
+        );
+    }
 
     step("Sync: land in bronze/silver, enqueue, workers call the target under its quota");
     let req = metasync_runtime::SyncRequest {

@@ -48,6 +48,8 @@ enum Command {
     Worker(pipeline::WorkerArgs),
     /// Queue depths, failures by code, the last runs.
     Status(pipeline::StatusArgs),
+    /// Video and caption ingest of synced assets, as Media Manager reports it.
+    Ingest(pipeline::IngestArgs),
     /// Triage: list, show, retry (with edits) or discard failures.
     Failures(pipeline::FailuresArgs),
     /// The whole pipeline on the embedded backend against an in-process sandbox.
@@ -71,6 +73,7 @@ fn main() -> ExitCode {
         Command::Sync(args) => pipeline::sync(args),
         Command::Worker(args) => pipeline::worker(args),
         Command::Status(args) => pipeline::status(args),
+        Command::Ingest(args) => pipeline::ingest(args),
         Command::Failures(args) => pipeline::failures(args),
         Command::Demo(args) => demo::run(args),
     };

@@ -80,6 +80,15 @@ pub struct WorkerArgs {
 }
 
 #[derive(clap::Args)]
+pub struct IngestArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Keys of synced assets (the asset_key column).
+    #[arg(required = true, value_name = "ASSET_KEY")]
+    assets: Vec<String>,
+}
+
+#[derive(clap::Args)]
 pub struct StatusArgs {
     #[command(flatten)]
     common: Common,
@@ -214,6 +223,18 @@ pub fn plan(args: PlanArgs) -> u8 {
                     thousands(c.blocked),
                     thousands(c.rejected)
                 );
+                if c.resolve > 0 {
+                    println!(
+                        "  {} to look up in Media Manager, never written (a station cannot create shows)",
+                        plural(c.resolve, "show", "shows")
+                    );
+                }
+                if c.not_writable > 0 {
+                    println!(
+                        "  {} changed but not writable with station access (not sent; ask PBS):",
+                        thousands(c.not_writable)
+                    );
+                }
                 for r in view.records.iter().take(50) {
                     use metasync_engine::pipeline::plan::Action;
                     match r.action {
@@ -234,13 +255,24 @@ pub fn plan(args: PlanArgs) -> u8 {
                             r.key,
                             r.blocked_by.as_deref().unwrap_or("?")
                         ),
+                        Action::NotWritable => {
+                            let fields: Vec<&str> =
+                                r.diff.iter().map(|d| d.field.as_str()).collect();
+                            println!(
+                                "  not writable  {} {} ({} changed; stations cannot change {}s)",
+                                r.entity,
+                                r.key,
+                                fields.join(", "),
+                                r.entity
+                            );
+                        }
                         _ => {}
                     }
                 }
                 println!("Nothing was sent. Run `metasync sync` with the same files to send it.");
             }
         }
-        if view.counts.rejected + view.counts.blocked > 0 {
+        if view.counts.rejected + view.counts.blocked + view.counts.not_writable > 0 {
             EXIT_FINDINGS
         } else {
             0
@@ -425,6 +457,43 @@ pub fn worker(args: WorkerArgs) -> u8 {
         } else {
             0
         }
+    })
+}
+
+pub fn ingest(args: IngestArgs) -> u8 {
+    let format = args.common.format;
+    with_env(&args.common, async |env| {
+        let views = match metasync_runtime::ingest(env, &args.assets).await {
+            Ok(v) => v,
+            Err(e) => return report(e),
+        };
+        match format {
+            Format::Json => print_json(&views),
+            Format::Text => {
+                for v in &views {
+                    let i = &v.ingest;
+                    let file =
+                        |status: &Option<String>, error: &Option<String>| match (status, error) {
+                            (None, _) => "none sent".to_string(),
+                            (Some(s), Some(e)) => format!("{s} ({e})"),
+                            (Some(s), None) => s.clone(),
+                        };
+                    println!(
+                        "asset {} ({}): video {}, captions {}, {}",
+                        v.asset_key,
+                        v.target_id,
+                        file(&i.video, &i.video_error),
+                        file(&i.caption, &i.caption_error),
+                        if i.published {
+                            "published"
+                        } else {
+                            "not published"
+                        }
+                    );
+                }
+            }
+        }
+        0
     })
 }
 

@@ -35,6 +35,10 @@ pub struct Args {
     /// Refuse (400) titles containing this text: a record for triage to fix.
     #[arg(long, value_name = "TEXT")]
     refuse_title: Option<String>,
+    /// What its Media Manager key may write: a station's cannot create or change shows,
+    /// nor change seasons (403), as in Media Manager.
+    #[arg(long, value_parser = ["station", "pbs"], default_value = "station")]
+    access: String,
 }
 
 pub fn run(args: Args) -> u8 {
@@ -55,6 +59,11 @@ pub fn run(args: Args) -> u8 {
         seed: args.seed,
         rate_headers: args.rate_headers,
         refuse_title: args.refuse_title.clone(),
+        access: if args.access == "pbs" {
+            metasync_sandbox::Access::Full
+        } else {
+            metasync_sandbox::Access::Station
+        },
         ..Config::default()
     };
     let runtime = match tokio::runtime::Runtime::new() {

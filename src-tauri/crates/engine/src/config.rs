@@ -12,6 +12,7 @@
 //!
 //! [profiles.staging.target]
 //! dialect = "media_manager"        # or "rest"
+//! access = "station"               # media_manager: "station" (the default) or "pbs"
 //! url = "https://media.example.org/api/v1"
 //! quota = 100                      # requests per second; leave out when unknown
 //! burst = 10
@@ -133,6 +134,7 @@ const LONGEST_QUEUE_SUFFIX: usize = "-episode-dlq.fifo".len();
 #[serde(deny_unknown_fields)]
 struct RawTarget {
     dialect: Dialect,
+    access: Option<RawAccess>,
     url: String,
     token_url: Option<String>,
     quota: Option<f64>,
@@ -142,6 +144,13 @@ struct RawTarget {
     max_retries: Option<u32>,
     base_delay_seconds: Option<f64>,
     templates: Option<RawTemplates>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RawAccess {
+    Station,
+    Pbs,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -174,6 +183,9 @@ impl Default for UrlTemplates {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TargetProfile {
     pub dialect: Dialect,
+    /// What the credentials may write (a Media Manager key is a station's unless the
+    /// profile says `access = "pbs"`).
+    pub access: crate::target::Access,
     pub url: String,
     pub token_url: Option<String>,
     pub limiter: LimiterConfig,
@@ -344,8 +356,22 @@ pub fn parse_profile(
                     &["{id}"],
                 )?;
             }
+            let access = match (t.dialect, t.access) {
+                (Dialect::MediaManager, None | Some(RawAccess::Station)) => {
+                    crate::target::Access::Station
+                }
+                (Dialect::MediaManager, Some(RawAccess::Pbs)) => crate::target::Access::Full,
+                (Dialect::Rest, None) => crate::target::Access::Full,
+                (Dialect::Rest, Some(_)) => {
+                    return Err(field(
+                        "target.access",
+                        "only the media_manager dialect has station and PBS access",
+                    ))
+                }
+            };
             Some(TargetProfile {
                 dialect: t.dialect,
+                access,
                 url,
                 token_url,
                 limiter,
@@ -498,6 +524,17 @@ mod tests {
         assert_eq!(t.retry, RetryPolicy::default());
         assert_eq!(t.timeout, Duration::from_secs(30));
         assert_eq!(t.limiter.max_in_flight, 8);
+        assert_eq!(
+            t.access,
+            crate::target::Access::Station,
+            "a station's unless it says"
+        );
+        let pbs = parse(&MM.replace("url =", "access = \"pbs\"\nurl ="), "p")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            pbs.target.map(|t| t.access),
+            Some(crate::target::Access::Full)
+        );
         assert!(!p.production);
     }
 

@@ -2,7 +2,7 @@
 //! machine and any version of our dependencies (the generator is our own).
 //! Used by tests, benchmarks and the demo.
 
-use crate::schema::EntityType;
+use crate::schema::{EntityType, GENRES};
 use crate::text::{civil_from_days, suggest_slug};
 use std::io::{self, Write};
 
@@ -119,15 +119,6 @@ const VERBS: &[(&str, &str)] = &[
     ("investigate", "investigates"),
     ("revisit", "revisits"),
 ];
-const GENRES: &[&str] = &[
-    "Science & Nature",
-    "History",
-    "Arts & Music",
-    "Documentary",
-    "Food",
-    "Drama",
-    "News & Public Affairs",
-];
 const LANGUAGES: &[&str] = &["en", "en", "en", "en", "es", "fr"];
 const NOLAS: &[&str] = &[
     "NOVA", "NATU", "FRON", "AMEX", "MAST", "INDE", "POVS", "ANRO",
@@ -226,7 +217,6 @@ pub const fn columns(t: EntityType) -> &'static [&'static str] {
             "title",
             "description_short",
             "description_long",
-            "premiered_on",
         ],
         EntityType::Episode => &[
             "episode_key",
@@ -240,6 +230,7 @@ pub const fn columns(t: EntityType) -> &'static [&'static str] {
             "encored_on",
             "nola",
             "language",
+            "segment",
         ],
         EntityType::Asset => &[
             "asset_key",
@@ -256,6 +247,10 @@ pub const fn columns(t: EntityType) -> &'static [&'static str] {
             "station_members_start",
             "station_members_end",
             "tags",
+            "description_short",
+            "description_long",
+            "video_source",
+            "caption_source",
         ],
     }
 }
@@ -275,7 +270,7 @@ fn corrupt(t: EntityType, row: &mut [String], rng: &mut Rng, previous_key: &str)
         (EntityType::Season, 0) => row[2] = "first".into(),
         (EntityType::Season, 1) => row[1].clear(),
         (EntityType::Season, 2) => row[3] = long(300),
-        (EntityType::Season, 3) => row[6] = "14/03/2021".into(),
+        (EntityType::Season, 3) => row[2] = "0".into(),
         (EntityType::Episode, 0) => row[4] = long(130),
         (EntityType::Episode, 1) => row[7] = "3/14/2021".into(),
         (EntityType::Episode, 2) => row[5].clear(),
@@ -288,7 +283,11 @@ fn corrupt(t: EntityType, row: &mut [String], rng: &mut Rng, previous_key: &str)
         (EntityType::Asset, 1) => row[5] = "0".into(),
         (EntityType::Asset, 2) => row[6] = "PG-13".into(),
         (EntityType::Asset, 3) => row.swap(7, 8),
-        (EntityType::Asset, 4) => row[4].clear(),
+        // A clip without its own title.
+        (EntityType::Asset, 4) => {
+            row[3] = "clip".into();
+            row[4].clear();
+        }
         // A copied row: the key of the row before.
         _ if !previous_key.is_empty() => row[0] = previous_key.to_string(),
         _ => row[0].push_str(" !"),
@@ -302,7 +301,6 @@ struct SeasonCtx<'a> {
     key: &'a str,
     ordinal: u64,
     start: i64,
-    nola: &'a str,
     language: &'a str,
 }
 
@@ -426,6 +424,7 @@ impl<W: Write> Generator<W> {
         self.emit(EntityType::Show, &mut rng)?;
         let asset_key = format!("{show_key}-PV");
         let start = premiered - 30;
+        let (pv_short, pv_long) = (prose(&mut rng, 60, 100), prose(&mut rng, 200, 400));
         self.set(&[
             &asset_key,
             "show",
@@ -441,6 +440,10 @@ impl<W: Write> Generator<W> {
             "",
             "",
             rng.pick(TAGS),
+            &pv_short,
+            &pv_long,
+            "",
+            "",
         ]);
         self.emit(EntityType::Asset, &mut rng)?;
         let seasons = rng.range(1, 5);
@@ -458,7 +461,6 @@ impl<W: Write> Generator<W> {
                 &format!("Season {s}"),
                 &short,
                 &long,
-                &date(season_start),
             ]);
             self.emit(EntityType::Season, &mut rng)?;
             for e in 1..=rng.range(4, 13) {
@@ -470,7 +472,6 @@ impl<W: Write> Generator<W> {
                     key: &season_key,
                     ordinal: s,
                     start: season_start,
-                    nola,
                     language,
                 };
                 self.episode(&mut rng, &season, e)?;
@@ -485,7 +486,6 @@ impl<W: Write> Generator<W> {
             key: season_key,
             ordinal: s,
             start: season_start,
-            nola,
             language,
         } = *season;
         let episode_key = format!("{season_key}-E{e:02}");
@@ -508,8 +508,10 @@ impl<W: Write> Generator<W> {
             &long,
             &date(aired),
             &encore,
-            nola,
+            // Season and episode numbers: an episode NOLA's six digits.
+            &format!("{s:03}{e:03}"),
             language,
+            "",
         ]);
         self.emit(EntityType::Episode, rng)?;
         let runtime = rng.range(1_500, 3_600);
@@ -535,10 +537,19 @@ impl<W: Write> Generator<W> {
             "",
             "",
             &tags,
+            "",
+            "",
+            &format!("https://media.example.org/mezzanine/{episode_key}.mov"),
+            &if rng.chance(0.5) {
+                format!("https://media.example.org/captions/{episode_key}.dfxp")
+            } else {
+                String::new()
+            },
         ]);
         self.emit(EntityType::Asset, rng)?;
         for c in 1..=rng.range(0, 2) {
-            let kind = rng.pick(&["clip", "preview", "extra"]);
+            let kind = rng.pick(&["clip", "preview"]);
+            let (c_short, c_long) = (prose(rng, 60, 100), prose(rng, 150, 400));
             self.set(&[
                 &format!("{episode_key}-C{c}"),
                 "episode",
@@ -559,6 +570,10 @@ impl<W: Write> Generator<W> {
                 "",
                 "",
                 rng.pick(TAGS),
+                &c_short,
+                &c_long,
+                "",
+                "",
             ]);
             self.emit(EntityType::Asset, rng)?;
         }

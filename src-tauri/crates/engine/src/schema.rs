@@ -94,15 +94,19 @@ pub enum Kind {
     Slug,
     /// Free text of at most `max` characters; `multiline` allows line breaks.
     Text { max: usize, multiline: bool },
-    /// A NOLA code: four letters.
+    /// A show's NOLA code: four letters.
     Nola,
+    /// An episode's NOLA code: six digits (show, season and episode).
+    EpisodeNola,
+    /// An `http(s)://` URL the target fetches (a video or caption file).
+    Url,
     /// ISO 639-1 language code.
     Language,
     /// One of a closed set (compared case-insensitively, written canonically).
     Enum(&'static [&'static str]),
     /// `YYYY-MM-DD`.
     Date,
-    /// ISO 8601 date-time with a zone, or a date (midnight UTC).
+    /// ISO 8601 date-time with a zone (`Z` or an offset); sent to the target in UTC.
     DateTime,
     /// A whole number ≥ 1.
     Ordinal,
@@ -157,7 +161,27 @@ const fn prose(max: usize) -> Kind {
 
 pub const AUDIENCES: &[&str] = &["national", "kids", "all-stations", "local"];
 pub const PARENT_TYPES: &[&str] = &["show", "season", "episode"];
-pub const OBJECT_TYPES: &[&str] = &["full_length", "preview", "clip", "extra"];
+/// Media Manager's asset types ("Full Length, Preview, Clip": console guide, Assets).
+pub const OBJECT_TYPES: &[&str] = &["full_length", "preview", "clip"];
+/// Media Manager's genres, by slug: the fixed list of `GET /genres/` (the recorded
+/// fixture of pbs-media-manager-php, and the console glossary's "Must be one of").
+pub const GENRES: &[&str] = &[
+    "arts-and-music",
+    "culture",
+    "drama",
+    "food",
+    "history",
+    "home-and-howto",
+    "indie-films",
+    "news-and-public-affairs",
+    "science-and-nature",
+];
+/// Asset types that need their own title and descriptions: a full-length asset takes
+/// its episode's ("Clips and previews require title … Short Description … Long
+/// Description": console guide, Assets).
+pub const OWN_TEXT_TYPES: &[&str] = &["preview", "clip"];
+/// Longest `segment` we accept (Media Manager shows it as a short string).
+pub const SEGMENT_MAX: usize = 16;
 pub const CONTENT_RATINGS: &[&str] = &["TV-Y", "TV-Y7", "TV-G", "TV-PG", "TV-14", "TV-MA", "NR"];
 
 /// Availability windows of an asset: (start column, end column).
@@ -167,6 +191,28 @@ pub const WINDOWS: &[(&str, &str)] = &[
     ("station_members_start", "station_members_end"),
 ];
 
+/// Fields a target takes together: a change to one sends the others as they are
+/// (an availability window is one object with its start and end; an audience is a
+/// scope with its station).
+pub fn companions(name: &str) -> &'static [&'static str] {
+    const AUDIENCE: &[&str] = &["audience", "station"];
+    if AUDIENCE.contains(&name) {
+        return AUDIENCE;
+    }
+    for (i, (s, e)) in WINDOWS.iter().enumerate() {
+        if name == *s || name == *e {
+            return WINDOW_PAIRS[i];
+        }
+    }
+    &[]
+}
+
+const WINDOW_PAIRS: &[&[&str]] = &[
+    &["public_start", "public_end"],
+    &["all_members_start", "all_members_end"],
+    &["station_members_start", "station_members_end"],
+];
+
 static SHOW: &[Field] = &[
     req("show_key", Kind::Key),
     req("slug", Kind::Slug),
@@ -174,7 +220,7 @@ static SHOW: &[Field] = &[
     opt("description_short", prose(100)),
     opt("description_long", prose(400)),
     opt("nola", Kind::Nola),
-    opt("genre", text(64)),
+    opt("genre", Kind::Enum(GENRES)),
     opt("language", Kind::Language),
     opt("audience", Kind::Enum(AUDIENCES)),
     opt("station", Kind::Station),
@@ -188,20 +234,20 @@ static SEASON: &[Field] = &[
     opt("title", text(256)),
     opt("description_short", prose(100)),
     opt("description_long", prose(400)),
-    opt("premiered_on", Kind::Date),
 ];
 
 static EPISODE: &[Field] = &[
     req("episode_key", Kind::Key),
     req("season_key", Kind::Key),
     req("ordinal", Kind::Ordinal),
+    opt("segment", text(SEGMENT_MAX)),
     opt("slug", Kind::Slug),
     req("title", text(120)),
     req("description_short", prose(100)),
     req("description_long", prose(400)),
     req("premiered_on", Kind::Date),
     opt("encored_on", Kind::Date),
-    opt("nola", Kind::Nola),
+    opt("nola", Kind::EpisodeNola),
     opt("language", Kind::Language),
 ];
 
@@ -210,7 +256,11 @@ static ASSET: &[Field] = &[
     req("parent_type", Kind::Enum(PARENT_TYPES)),
     req("parent_key", Kind::Key),
     req("object_type", Kind::Enum(OBJECT_TYPES)),
-    req("title", text(120)),
+    // Required for clips and previews (a row rule); a full-length asset's comes from
+    // its episode.
+    opt("title", text(120)),
+    opt("description_short", prose(100)),
+    opt("description_long", prose(400)),
     opt("duration", Kind::Duration),
     opt("content_rating", Kind::Enum(CONTENT_RATINGS)),
     opt("public_start", Kind::DateTime),
@@ -220,6 +270,8 @@ static ASSET: &[Field] = &[
     opt("station_members_start", Kind::DateTime),
     opt("station_members_end", Kind::DateTime),
     opt("tags", Kind::Tags),
+    opt("video_source", Kind::Url),
+    opt("caption_source", Kind::Url),
 ];
 
 /// Header comparison ignores case, spaces, hyphens and underscores:
@@ -320,13 +372,7 @@ mod tests {
         );
         assert_eq!(
             names(EntityType::Asset),
-            [
-                "asset_key",
-                "parent_type",
-                "parent_key",
-                "object_type",
-                "title"
-            ]
+            ["asset_key", "parent_type", "parent_key", "object_type"]
         );
     }
 }

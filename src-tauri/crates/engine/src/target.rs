@@ -1,7 +1,9 @@
 //! Calling the target: one call through the limiter with the retry policy. The port
 //! itself (the `Target` trait and its types) lives in `ports::target`.
 
-pub use crate::ports::target::{Attributes, CallError, Identity, Target, TargetCounters, TargetId};
+pub use crate::ports::target::{
+    Access, Attributes, CallError, Identity, Target, TargetCounters, TargetId,
+};
 
 use crate::ratelimit::RateLimiter;
 use crate::retry::{drive, RetryAction, RetryPolicy};

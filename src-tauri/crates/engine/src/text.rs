@@ -154,6 +154,32 @@ pub fn check_with(kind: Kind, label: &str, v: &str, hints: Hints) -> Result<Valu
                 ))
             }
         }
+        Kind::EpisodeNola => {
+            if v.len() == 6 && v.bytes().all(|b| b.is_ascii_digit()) {
+                Ok(Value::Plain)
+            } else {
+                Err(Problem::new(
+                    Code::BadFormat,
+                    format!("{label} must be an episode NOLA code of exactly six digits."),
+                    "Use the episode's six-digit broadcast code, e.g. 004726 (the show's four letters go in the show file).",
+                ))
+            }
+        }
+        Kind::Url => {
+            let rest = v
+                .strip_prefix("https://")
+                .or_else(|| v.strip_prefix("http://"));
+            match rest {
+                Some(r) if !r.is_empty() && !r.starts_with('/') && !v.contains(char::is_whitespace) => {
+                    Ok(Value::Plain)
+                }
+                _ => Err(Problem::new(
+                    Code::BadFormat,
+                    format!("{label} must be an http:// or https:// address the catalog can fetch."),
+                    "Give the file's public URL, e.g. https://example.org/video/owls-ep1.mov.",
+                )),
+            }
+        }
         Kind::Language => {
             let lower = v.to_ascii_lowercase();
             if v.len() == 2 && ISO_639_1.binary_search(&lower.as_str()).is_ok() {
@@ -473,7 +499,12 @@ pub fn parse_datetime(v: &str) -> Result<i64, Problem> {
     };
     let days = parse_date(date).ok_or_else(bad)?;
     if rest.is_empty() {
-        return Ok(days * 86_400);
+        // A day alone has no zone: midnight where? Media Manager takes UTC instants.
+        return Err(Problem::new(
+            Code::BadDate,
+            "The date-time has no time and no time zone.",
+            "Add the time and a zone, e.g. 2024-03-14T00:00:00-05:00 for midnight Eastern, or …Z for UTC.",
+        ));
     }
     let rest = rest.as_bytes();
     if !matches!(rest[0], b'T' | b't' | b' ') || rest.len() < 6 || rest[3] != b':' {
@@ -701,6 +732,12 @@ mod tests {
         assert_eq!(code(Kind::Nola, "NOVA"), None);
         assert_eq!(code(Kind::Nola, "NOV4"), Some(Code::BadFormat));
         assert_eq!(code(Kind::Nola, "NOVAS"), Some(Code::BadFormat));
+        assert_eq!(code(Kind::EpisodeNola, "004726"), None);
+        assert_eq!(code(Kind::EpisodeNola, "NOVA"), Some(Code::BadFormat));
+        assert_eq!(code(Kind::EpisodeNola, "04726"), Some(Code::BadFormat));
+        assert_eq!(code(Kind::Url, "https://cdn.example.org/a.mov"), None);
+        assert_eq!(code(Kind::Url, "ftp://x/a.mov"), Some(Code::BadFormat));
+        assert_eq!(code(Kind::Url, "https://"), Some(Code::BadFormat));
         assert_eq!(code(Kind::Language, "en"), None);
         assert_eq!(code(Kind::Language, "EN"), None);
         assert_eq!(code(Kind::Language, "eng"), Some(Code::BadEnum));
@@ -747,7 +784,7 @@ mod tests {
     #[test]
     fn datetimes_need_a_zone_and_compare_in_utc() {
         assert_eq!(parse_datetime("1970-01-01T00:00:00Z"), Ok(0));
-        assert_eq!(parse_datetime("1970-01-01"), Ok(0));
+        assert!(parse_datetime("1970-01-01").is_err(), "a day has no zone");
         assert_eq!(parse_datetime("1970-01-01T01:00:00+01:00"), Ok(0));
         assert_eq!(parse_datetime("1970-01-01 00:00-0500"), Ok(5 * 3600));
         assert_eq!(parse_datetime("1970-01-01T00:00:10.250Z"), Ok(10));

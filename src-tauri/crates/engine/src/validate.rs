@@ -7,7 +7,7 @@ use crate::finding::{preview, Code, Finding, Severity};
 use crate::ingest::{cell_text, Batch, CsvSource, Delimiter, Encoding, IngestError};
 use crate::keyset::{KeySet, Seen};
 use crate::mapping::Mapping;
-use crate::schema::{detect_type, header_token, EntityType, Field, WINDOWS};
+use crate::schema::{detect_type, header_token, EntityType, Field, OWN_TEXT_TYPES, WINDOWS};
 use crate::text::{check_with, scan, trim, Hints, Value};
 use serde::Serialize;
 use std::borrow::Cow;
@@ -154,7 +154,11 @@ struct Positions {
     parent_type: Option<usize>,
     slug: Option<usize>,
     ordinal: Option<usize>,
+    segment: Option<usize>,
     object_type: Option<usize>,
+    title: Option<usize>,
+    description_short: Option<usize>,
+    description_long: Option<usize>,
     premiered: Option<usize>,
     encored: Option<usize>,
     audience: Option<usize>,
@@ -287,7 +291,11 @@ impl Plan {
             parent_type: pos("parent_type"),
             slug: pos("slug"),
             ordinal: pos("ordinal"),
+            segment: pos("segment"),
             object_type: pos("object_type"),
+            title: pos("title"),
+            description_short: pos("description_short"),
+            description_long: pos("description_long"),
             premiered: pos("premiered_on"),
             encored: pos("encored_on"),
             audience: pos("audience"),
@@ -400,13 +408,29 @@ fn display_name(p: &Path) -> String {
     )
 }
 
+/// A stable hash of text parts (for the per-file uniqueness tables).
+fn text_hash(parts: &[&str]) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = foldhash::fast::FixedState::with_seed(0x6d73).build_hasher();
+    for p in parts {
+        h.write(p.as_bytes());
+        h.write_u8(0xff);
+    }
+    h.finish()
+}
+
 /// Per-file state of the file-level rules.
 struct FileState {
     parents: KeySet,
     /// The last parent interned: children of one parent usually come together.
     last_parent: Option<(Vec<u8>, u32)>,
-    ordinals: hashbrown::HashMap<(u32, u32), u32, foldhash::fast::FixedState>,
+    /// (parent, ordinal, hash of the segment) → first row: Media Manager keeps
+    /// (ordinal, segment) unique under a season.
+    ordinals: hashbrown::HashMap<(u32, u32, u64), u32, foldhash::fast::FixedState>,
     full_lengths: KeySet,
+    /// (parent, hash of object type and title) → first row: how an asset is found
+    /// again under its parent, so it must be unique there.
+    asset_titles: hashbrown::HashMap<(u32, u64), u32, foldhash::fast::FixedState>,
     /// Parent types not among the files given, already reported once.
     unchecked_parent: [bool; 4],
 }
@@ -478,6 +502,7 @@ fn check_file(
         last_parent: None,
         ordinals: Default::default(),
         full_lengths: KeySet::new(),
+        asset_titles: Default::default(),
         unchecked_parent: [false; 4],
     };
     let size = src.size;
@@ -565,8 +590,8 @@ fn check_file(
     Ok(FileOutcome::Checked(report.inner))
 }
 
-/// More than any entity type has fields (asset: 14).
-const MAX_FIELDS: usize = 16;
+/// More than any entity type has fields (asset: 18).
+const MAX_FIELDS: usize = 20;
 
 /// Byte ranges of the plan's columns in a record's text.
 type Spans = [(usize, usize); MAX_FIELDS];
@@ -788,8 +813,23 @@ fn row_rules(plan: &Plan, cells: &Cells<'_>, pre: &mut Pre, at: At) {
                 Code::Rule,
                 pos.parent_type,
                 "A full_length asset must belong to an episode.".into(),
-                "Attach it to an episode, or change object_type to preview, clip or extra.",
+                "Attach it to an episode, or change object_type to preview or clip.",
             );
+        }
+    }
+    if let Some(Value::Enum(kind)) = get(pos.object_type) {
+        if OWN_TEXT_TYPES.contains(&kind) {
+            for c in [pos.title, pos.description_short, pos.description_long] {
+                if let Some(c) = c.filter(|&c| cells.get(c).is_empty()) {
+                    let message = format!("A {kind} needs its own {}.", plan.cols[c].label);
+                    push(
+                        Code::Required,
+                        Some(c),
+                        message,
+                        "Clips and previews carry their own title and descriptions; only a full_length takes its episode's.",
+                    );
+                }
+            }
         }
     }
     for &(s, e) in &pos.windows {
@@ -969,11 +1009,17 @@ impl RowChecker<'_> {
             if let (Some(o), Some(p)) = (pos.ordinal, pos.parent_key) {
                 if let (Some(Value::Ordinal(n)), Some(_)) = (self.values[o], self.values[p]) {
                     let pid = self.state.parent_id(key_bytes(plan, rec, pre, p))?;
-                    match self.state.ordinals.entry((pid, n)) {
+                    let segment = pos.segment.map_or("", |c| cell(plan, rec, pre, c));
+                    match self.state.ordinals.entry((pid, n, text_hash(&[segment]))) {
                         hashbrown::hash_map::Entry::Occupied(first) => {
                             let parent = cell(plan, rec, pre, p);
+                            let which = if segment.is_empty() {
+                                format!("Ordinal {n}")
+                            } else {
+                                format!("Ordinal {n} with segment {segment}")
+                            };
                             let message = format!(
-                                "Ordinal {n} is already used under {parent} at row {}.",
+                                "{which} is already used under {parent} at row {}.",
                                 first.get()
                             );
                             let v = cell(plan, rec, pre, o);
@@ -1007,7 +1053,40 @@ impl RowChecker<'_> {
                         seen.row
                     );
                     self.push(Code::DuplicateFullLength, pos.object_type, Some("full_length"), message,
-                        "An episode has at most one full_length; make this one a clip, preview or extra.");
+                        "An episode has at most one full_length; make this one a clip or a preview.");
+                }
+            }
+            if let (Some(Value::Enum(kind)), Some(t), Some(p)) = (
+                pos.object_type.and_then(|o| self.values[o]),
+                pos.title.filter(|&t| self.values[t].is_some()),
+                pos.parent_key.filter(|&p| self.values[p].is_some()),
+            ) {
+                if kind != "full_length" {
+                    let pid = self.state.parent_id(key_bytes(plan, rec, pre, p))?;
+                    let title = cell(plan, rec, pre, t);
+                    match self
+                        .state
+                        .asset_titles
+                        .entry((pid, text_hash(&[kind, title])))
+                    {
+                        hashbrown::hash_map::Entry::Occupied(first) => {
+                            let parent = cell(plan, rec, pre, p);
+                            let message = format!(
+                                "A {kind} titled \"{title}\" is already under {parent} at row {}.",
+                                first.get()
+                            );
+                            self.push(
+                                Code::DuplicateKey,
+                                Some(t),
+                                Some(title),
+                                message,
+                                "The catalog tells a parent's clips and previews apart by title; give each its own.",
+                            );
+                        }
+                        hashbrown::hash_map::Entry::Vacant(v) => {
+                            v.insert(row32);
+                        }
+                    }
                 }
             }
         }
@@ -1285,7 +1364,11 @@ mod tests {
              A2,episode,E1,full_length,T,3480,TV-PG,,\n\
              A3,season,S1,full_length,T,10,NR,,\n\
              A4,episode,E2,clip,T,0,PG-13,2024-02-01T00:00:00Z,2024-01-01T00:00:00Z\n\
-             A5,episode,E2,trailer,T,1:00,TV-G,2024-01-01T09:00:00,\n"
+             A5,episode,E2,trailer,T,1:00,TV-G,2024-01-01T09:00:00,\n\
+             A6,episode,E3,clip,,60,NR,2024-01-01,\n\
+             A7,episode,E3,preview,T,60,NR,,\n\
+             A8,episode,E3,preview,T,60,NR,,\n\
+             A9,episode,E4,full_length,,60,NR,,\n"
         );
         let r = Run::of(&[("a.csv", &body)]);
         assert!(
@@ -1300,6 +1383,38 @@ mod tests {
         assert!(r.has(0, Some(4), Code::Rule, "public_end"));
         assert!(r.has(0, Some(5), Code::BadEnum, "object_type"));
         assert!(r.has(0, Some(5), Code::BadDate, "public_start"));
+        // Clips and previews carry their own title and descriptions (a full-length
+        // takes its episode's), and a day without a time and zone is not an instant.
+        assert!(r.has(0, Some(6), Code::Required, "title"));
+        assert!(r.has(0, Some(6), Code::Required, "description_short"));
+        assert!(r.has(0, Some(6), Code::Required, "description_long"));
+        assert!(r.has(0, Some(6), Code::BadDate, "public_start"));
+        // Found again by type and title under its parent: unique there.
+        assert!(r.has(0, Some(8), Code::DuplicateKey, "title"));
+        assert!(!r.has(0, Some(7), Code::DuplicateKey, "title"));
+        assert!(
+            !r.findings(0)
+                .iter()
+                .any(|f| f.0 == Some(9) && f.1 != Code::ParentUnknown),
+            "{:?}",
+            r.findings(0)
+        );
+    }
+
+    #[test]
+    fn episodes_are_unique_by_ordinal_and_segment() {
+        let body = "episode_key,season_key,ordinal,segment,title,description_short,description_long,premiered_on,nola\n\
+            E1,S1,1,,T,s,l,2024-01-01,004726\n\
+            E2,S1,1,b,T,s,l,2024-01-01,004727\n\
+            E3,S1,1,b,T,s,l,2024-01-01,004728\n\
+            E4,S1,2,,T,s,l,2024-01-01,NOVA\n";
+        let r = Run::of(&[("e.csv", body)]);
+        assert!(
+            !r.has(0, Some(2), Code::DuplicateOrdinal, "ordinal"),
+            "another segment"
+        );
+        assert!(r.has(0, Some(3), Code::DuplicateOrdinal, "ordinal"));
+        assert!(r.has(0, Some(4), Code::BadFormat, "nola"));
     }
 
     #[test]
@@ -1372,11 +1487,9 @@ mod tests {
     fn cells_that_split_a_character_are_each_flagged() {
         // Past the detection sample (so the file reads as UTF-8): "Brûl\xC3" and
         // "\xA9e", each cell broken, though their bytes joined spell "Brûlée".
-        let mut body = b"show_key,slug,title,genre\n".to_vec();
+        let mut body = b"show_key,slug,title,description_short\n".to_vec();
         for i in 0..3000 {
-            body.extend(
-                format!("SH{i},s{i},Title number {i} with padding text,Documentary\n").bytes(),
-            );
+            body.extend(format!("SH{i},s{i},Title number {i} with padding text,drama\n").bytes());
         }
         body.extend(b"SHX,brulee,Br\xC3\xBBl\xC3,\xA9e\n");
         let r = Run::new(&[("s.csv", &body)], &Options::default());
@@ -1386,7 +1499,7 @@ mod tests {
             "{:?}",
             r.findings(0)
         );
-        assert!(r.has(0, Some(3001), Code::BadEncoding, "genre"));
+        assert!(r.has(0, Some(3001), Code::BadEncoding, "description_short"));
         assert_eq!(r.file(0).valid, 3001);
     }
 

@@ -101,12 +101,22 @@ pub struct Connected {
     pub client: AnyTarget,
     pub limiter: Arc<RateLimiter>,
     pub retry: RetryPolicy,
+    /// What the credentials may write.
+    pub access: metasync_engine::target::Access,
     pub source: Source,
 }
 
 impl Env {
     pub fn profile_name(&self) -> &str {
         self.chosen.name.as_deref().unwrap_or("")
+    }
+
+    /// What the profile's target credentials may write (everything without a target).
+    pub fn access(&self) -> metasync_engine::target::Access {
+        self.chosen
+            .target
+            .as_ref()
+            .map_or(metasync_engine::target::Access::Full, |t| t.access)
     }
 
     /// Connect to the profile's target with its credentials (keychain first, then
@@ -155,6 +165,7 @@ pub fn connect_with(
         client,
         limiter,
         retry: target.retry,
+        access: target.access,
         source,
     })
 }

@@ -12,6 +12,6 @@ pub use env::{
     aws_clients, choose, connect_with, local_dir, open, Chosen, Connected, Env, RuntimeError,
 };
 pub use ops::{
-    failures_discard, failures_list, failures_retry, failures_show, plan, selection, status, sync,
-    work, PlanRequest, PlanView, SyncRequest, WorkReport, WorkRequest,
+    failures_discard, failures_list, failures_retry, failures_show, ingest, plan, selection,
+    status, sync, work, IngestView, PlanRequest, PlanView, SyncRequest, WorkReport, WorkRequest,
 };

@@ -2,7 +2,7 @@
 //! failures (list / show / retry / discard) and status. Inputs and outputs are plain
 //! serializable types; progress comes through a callback.
 
-use crate::env::{Env, RuntimeError};
+use crate::env::{Connected, Env, RuntimeError};
 use metasync_engine::pipeline::consume::{Event, Worker, WorkerConfig};
 use metasync_engine::pipeline::failures::{
     self, FailureDetail, FailureGroup, Selection, TriageResult,
@@ -44,6 +44,7 @@ pub async fn plan(env: &Env, req: &PlanRequest) -> Result<PlanView, RuntimeError
             ..Default::default()
         },
         keep_rejected: false,
+        access: env.access(),
     };
     let mut records = Vec::new();
     let mut truncated = false;
@@ -89,15 +90,12 @@ pub struct SyncRequest {
     pub who: String,
 }
 
-fn worker_config(
-    retry: metasync_engine::retry::RetryPolicy,
-    concurrency: usize,
-    who: &str,
-) -> WorkerConfig {
+fn worker_config(target: &Connected, concurrency: usize, who: &str) -> WorkerConfig {
     WorkerConfig {
         owner: who.to_string(),
         concurrency: concurrency.max(1),
-        retry,
+        retry: target.retry,
+        access: target.access,
         ..WorkerConfig::default()
     }
 }
@@ -118,7 +116,7 @@ pub async fn sync(
         who: req.who.clone(),
         profile: env.profile_name().to_string(),
         validate: validate::Options::default(),
-        worker: worker_config(target.retry, req.concurrency, &req.who),
+        worker: worker_config(&target, req.concurrency, &req.who),
     };
     engine_sync::sync(
         &env.backend,
@@ -169,7 +167,7 @@ pub async fn work(
     on_event: &(dyn Fn(&Event) + Send + Sync),
 ) -> Result<WorkReport, RuntimeError> {
     let target = env.connect().await?;
-    let mut cfg = worker_config(target.retry, req.concurrency, &req.who);
+    let mut cfg = worker_config(&target, req.concurrency, &req.who);
     cfg.visibility = Duration::from_secs(req.visibility_seconds.max(2));
     let tally = Mutex::new(Tally::default());
     let record = |e: &Event| {
@@ -284,4 +282,48 @@ pub async fn failures_discard(
     failures::discard(&env.backend, sel, reason, who, env.profile_name())
         .await
         .map_err(RuntimeError::unusable)
+}
+
+/// An asset's files as Media Manager reports them (`metasync ingest`).
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestView {
+    pub asset_key: String,
+    pub target_id: String,
+    #[serde(flatten)]
+    pub ingest: metasync_catalog_client::media_manager::Ingest,
+}
+
+/// Read the video and caption ingest status of synced assets (by our asset keys)
+/// from the Media Manager edit endpoint.
+pub async fn ingest(env: &Env, asset_keys: &[String]) -> Result<Vec<IngestView>, RuntimeError> {
+    let target = env.connect().await?;
+    let metasync_catalog_client::AnyTarget::MediaManager(client) = &target.client else {
+        return Err(RuntimeError::Unusable(
+            "ingest status is a Media Manager feature; this profile's target speaks rest".into(),
+        ));
+    };
+    let mut out = Vec::new();
+    for key in asset_keys {
+        let record = env
+            .backend
+            .state
+            .get(&RecordKey::new(EntityType::Asset, key.clone()))
+            .await
+            .map_err(RuntimeError::failed)?;
+        let Some(id) = record.and_then(|r| r.target_id) else {
+            return Err(RuntimeError::Unusable(format!(
+                "asset {key} has not been synced with this profile: nothing to ask Media Manager about"
+            )));
+        };
+        let ingest = client
+            .ingest(&metasync_engine::target::TargetId(id.clone()))
+            .await
+            .map_err(RuntimeError::failed)?;
+        out.push(IngestView {
+            asset_key: key.clone(),
+            target_id: id,
+            ingest,
+        });
+    }
+    Ok(out)
 }

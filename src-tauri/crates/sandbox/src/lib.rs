@@ -19,6 +19,7 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use metasync_engine::gen::Rng;
 use metasync_engine::schema::Kind;
+pub use metasync_engine::target::Access;
 use metasync_engine::text::{check, trim};
 use metasync_engine::EntityType;
 use serde::Serialize;
@@ -32,6 +33,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+
+mod mm;
 
 /// Who may call the sandbox. Development values, never real secrets.
 #[derive(Clone)]
@@ -87,6 +90,10 @@ pub struct Config {
     /// Refuse (400) any title containing this text: a record the target turns down
     /// although our validation passes it, for triage demos and tests.
     pub refuse_title: Option<String>,
+    /// What the Media Manager key may write: a station's (the default) cannot create
+    /// or change shows, nor change seasons, and is answered 403 as Media Manager
+    /// answers a key without the permission.
+    pub access: Access,
 }
 
 impl Default for Config {
@@ -104,6 +111,7 @@ impl Default for Config {
             token_ttl: Duration::from_secs(300),
             credentials: Credentials::default(),
             refuse_title: None,
+            access: Access::Station,
         }
     }
 }
@@ -145,10 +153,34 @@ struct Obj {
     slug: Option<String>,
     parent: Option<String>,
     attributes: Map<String, Value>,
+    /// An asset's video and caption as sent to its edit endpoint.
+    video: Option<Ingest>,
+    caption: Option<Ingest>,
+}
+
+/// A file sent for ingest. Its status moves from `in_progress` to `done` at the next
+/// read of the asset's edit endpoint (ingest takes minutes in Media Manager: console
+/// FAQ), or `failed` for a source that does not end in a file name.
+#[derive(Clone)]
+struct Ingest {
+    source: String,
+    status: &'static str,
+}
+
+/// One entry of Media Manager's changelog.
+struct Change {
+    kind: EntityType,
+    id: String,
+    action: &'static str,
+    /// Microseconds since the epoch (the API's timestamps carry microseconds).
+    at_micros: i64,
+    updated_fields: Vec<String>,
 }
 
 struct Inner {
     objects: Vec<Obj>,
+    /// Creates and updates, oldest first (`GET /api/v1/changelog/`).
+    changes: Vec<Change>,
     /// Every accepted POST and PATCH of a catalog object, in order.
     writes: Vec<Write>,
     by_id: HashMap<String, usize>,
@@ -187,6 +219,7 @@ impl Sandbox {
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
                 objects: Vec::new(),
+                changes: Vec::new(),
                 writes: Vec::new(),
                 by_id: HashMap::new(),
                 stats: Stats::default(),
@@ -233,6 +266,23 @@ impl Sandbox {
     /// Every accepted create and update so far, with the fields each carried.
     pub fn writes(&self) -> Vec<Write> {
         self.shared.lock().writes.clone()
+    }
+
+    /// Add an object as PBS would, whatever the key's access (the shows a station's
+    /// catalog already holds). Checked as a create; returns its id.
+    pub fn seed(
+        &self,
+        kind: EntityType,
+        parent: Option<&str>,
+        mut attributes: Map<String, Value>,
+    ) -> Result<String, String> {
+        mm::check_write(kind, &mut attributes, mm::Write::Create)
+            .map_err(|r| format!("{}: {}", r.field, r.message))?;
+        let parent_kind = match kind {
+            EntityType::Asset => None,
+            other => other.parent().map(|(t, _)| t),
+        };
+        insert(&self.shared, kind, parent_kind.zip(parent), attributes).map_err(|r| r.detail)
     }
 
     /// Refuse every token issued so far (they look expired to clients).
@@ -284,7 +334,9 @@ fn identity_of(o: &Obj) -> (EntityType, Option<String>, String) {
     };
     let id = match o.kind {
         EntityType::Show => o.slug.clone().unwrap_or_else(|| o.id.clone()),
-        EntityType::Season | EntityType::Episode => text("ordinal"),
+        EntityType::Season => text("ordinal"),
+        EntityType::Episode => format!("{}\u{1f}{}", text("ordinal"), text("segment")),
+        EntityType::Asset if text("object_type") == "full_length" => "full_length".into(),
         EntityType::Asset => format!("{}\u{1f}{}", text("object_type"), text("title")),
     };
     (o.kind, o.parent.clone(), id)
@@ -620,7 +672,19 @@ fn media_manager(
     body: &[u8],
 ) -> Response {
     let doc = |o: &Obj| json!({"type": o.kind, "id": o.id, "attributes": o.attributes});
+    let station = shared.cfg.access == Access::Station;
+    let forbidden = || {
+        (
+            StatusCode::FORBIDDEN,
+            axum::Json(json!({"detail": "You do not have permission to perform this action."})),
+        )
+            .into_response()
+    };
     match (method, segs) {
+        (&Method::POST, ["shows"]) | (&Method::PATCH, ["shows" | "seasons", _]) if station => {
+            forbidden()
+        }
+        (&Method::GET, ["changelog"]) => changelog(shared, query),
         (&Method::GET, [collection]) => {
             let Some(kind) = kind_of_collection(collection) else {
                 return error(
@@ -639,6 +703,42 @@ fn media_manager(
                 .map(doc)
                 .collect();
             axum::Json(json!({ "data": data })).into_response()
+        }
+        (&Method::GET, ["assets", id, "edit"]) => {
+            let mut inner = shared.lock();
+            let Some(&i) = inner.by_id.get(*id) else {
+                return not_found();
+            };
+            let o = &mut inner.objects[i];
+            if o.kind != EntityType::Asset {
+                return not_found();
+            }
+            let mut attributes = o.attributes.clone();
+            let file = |f: &mut Option<Ingest>| match f {
+                Some(f) => {
+                    let shown = json!({
+                        "source": f.source,
+                        "ingestion_status": f.status,
+                        "ingestion_error": (f.status == "failed").then_some("The source could not be fetched."),
+                    });
+                    if f.status == "in_progress" {
+                        f.status = "done";
+                    }
+                    shown
+                }
+                None => Value::Null,
+            };
+            // Published once its video is in (as shown by this read, before it moves on).
+            let published = o.video.as_ref().is_some_and(|v| v.status == "done");
+            attributes.insert("original_video".into(), file(&mut o.video));
+            attributes.insert("original_caption".into(), file(&mut o.caption));
+            attributes.insert("publish_state".into(), json!(i32::from(published)));
+            axum::Json(json!({
+                "data": {"type": o.kind, "id": o.id, "attributes": attributes},
+                "meta": {"type": "resource"},
+                "jsonapi": {"version": "1.0"},
+            }))
+            .into_response()
         }
         (&Method::GET, [collection, id]) | (&Method::GET, [collection, id, "edit"]) => {
             let inner = shared.lock();
@@ -684,10 +784,12 @@ fn media_manager(
             };
             mm_create(shared, kind, Some((parent_kind, parent_id)), body)
         }
-        (&Method::PATCH, ["assets", id, "edit"]) => mm_update(shared, EntityType::Asset, id, body),
+        (&Method::PATCH, ["assets", id, "edit"]) => {
+            mm_update(shared, EntityType::Asset, id, body, mm::Write::Edit)
+        }
         (&Method::PATCH, [collection, id]) if *collection != "assets" => {
             match kind_of_collection(collection) {
-                Some(kind) => mm_update(shared, kind, id, body),
+                Some(kind) => mm_update(shared, kind, id, body, mm::Write::Update),
                 None => error(
                     StatusCode::NOT_FOUND,
                     "Not found",
@@ -703,6 +805,107 @@ fn media_manager(
             None,
         ),
     }
+}
+
+/// Media Manager's changelog: `since` (UTC), repeatable `type`, `action` and `id`, 25
+/// a page by default (`page-size` up to 50), oldest first, `links.next` while more
+/// remain (Changelog Endpoint page, docs.pbs.org; recorded pages of
+/// pbs-media-manager-php).
+fn changelog(shared: &Shared, query: &str) -> Response {
+    let all = |name: &str| -> Vec<String> {
+        query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .filter(|(k, _)| *k == name)
+            .map(|(_, v)| percent_decode(v))
+            .collect()
+    };
+    let since = match query_param(query, "since") {
+        None => None,
+        Some(s) => match mm::parse_since(&s) {
+            Some((secs, micros)) => Some(secs * 1_000_000 + i64::from(micros)),
+            None => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    axum::Json(json!({"errors": {"since": ["Format: %Y-%m-%dT%H:%M:%S (Example: 2017-08-05T20:14:07.272507Z)"]}})),
+                )
+                    .into_response()
+            }
+        },
+    };
+    let (types, actions, ids) = (all("type"), all("action"), all("id"));
+    let size: usize = query_param(query, "page-size")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(25)
+        .clamp(1, 50);
+    let page: usize = query_param(query, "page")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let inner = shared.lock();
+    let matching: Vec<&Change> = inner
+        .changes
+        .iter()
+        .filter(|c| since.is_none_or(|s| c.at_micros >= s))
+        .filter(|c| types.is_empty() || types.iter().any(|t| t == c.kind.as_str()))
+        .filter(|c| actions.is_empty() || actions.iter().any(|a| a == c.action))
+        .filter(|c| ids.is_empty() || ids.contains(&c.id))
+        .collect();
+    let start = (page - 1) * size;
+    if start > 0 && start >= matching.len() {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"detail": "Invalid page."})),
+        )
+            .into_response();
+    }
+    let data: Vec<Value> = matching
+        .iter()
+        .skip(start)
+        .take(size)
+        .map(|c| {
+            json!({
+                "type": c.kind,
+                "id": c.id,
+                "links": {"self": format!("/api/v1/{}s/{}/", c.kind, c.id)},
+                "attributes": {
+                    "action": c.action,
+                    "timestamp": micros_utc(c.at_micros),
+                    "updated_fields": c.updated_fields,
+                },
+            })
+        })
+        .collect();
+    let mut next_query: Vec<String> = query
+        .split('&')
+        .filter(|kv| !kv.is_empty() && !kv.starts_with("page=") && !kv.starts_with("page-size="))
+        .map(String::from)
+        .collect();
+    next_query.push(format!("page={}", page + 1));
+    next_query.push(format!("page-size={size}"));
+    let next = (start + size < matching.len())
+        .then(|| format!("/api/v1/changelog/?{}", next_query.join("&")));
+    axum::Json(json!({
+        "data": data,
+        "links": {"next": next},
+        "meta": {"type": "collection", "pagination": {"count": matching.len(), "per_page": size}},
+        "jsonapi": {"version": "1.0"},
+    }))
+    .into_response()
+}
+
+/// `2019-07-02T21:00:11.101526Z` of microseconds since the epoch.
+fn micros_utc(micros: i64) -> String {
+    let secs = micros.div_euclid(1_000_000);
+    let frac = micros.rem_euclid(1_000_000);
+    let whole = metasync_engine::pipeline::record::utc(secs);
+    format!("{}.{frac:06}Z", whole.trim_end_matches('Z'))
+}
+
+fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
 fn not_found() -> Response {
@@ -799,29 +1002,109 @@ fn jsonapi_attributes(body: &[u8], kind: EntityType) -> Result<Map<String, Value
     }
 }
 
+fn mm_refusal(r: mm::Refusal, status: StatusCode) -> Response {
+    (
+        status,
+        axum::Json(json!({ "errors": { r.field: [r.message] } })),
+    )
+        .into_response()
+}
+
+/// Media Manager keeps a season's ordinal unique under its show, and an episode's
+/// (ordinal, segment) under its season; the second answers 500 with the field named
+/// (pbs-media-manager-php's test: `{"errors":{"meta":{"segment":["Episode with this
+/// ordinal and segment already exists."]}}}`).
+fn mm_unique(
+    inner: &Inner,
+    kind: EntityType,
+    parent: Option<&str>,
+    attributes: &Map<String, Value>,
+    except: Option<&str>,
+) -> Result<(), (StatusCode, Value)> {
+    let text = |a: &Map<String, Value>, n: &str| match a.get(n) {
+        Some(Value::String(s)) => s.trim().to_string(),
+        Some(Value::Number(x)) => x.to_string(),
+        _ => String::new(),
+    };
+    let same = |o: &&Obj| {
+        o.kind == kind
+            && o.parent.as_deref() == parent
+            && Some(o.id.as_str()) != except
+            && text(&o.attributes, "ordinal") == text(attributes, "ordinal")
+    };
+    match kind {
+        EntityType::Season if inner.objects.iter().any(|o| same(&o)) => Err((
+            StatusCode::BAD_REQUEST,
+            json!({"errors": {"ordinal": ["Season with this ordinal already exists for this show."]}}),
+        )),
+        EntityType::Episode
+            if inner.objects.iter().any(|o| {
+                same(&o) && text(&o.attributes, "segment") == text(attributes, "segment")
+            }) =>
+        {
+            Err((
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"errors": {"meta": {"segment": ["Episode with this ordinal and segment already exists."]}}}),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn mm_create(
     shared: &Shared,
     kind: EntityType,
     parent: Option<(EntityType, &str)>,
     body: &[u8],
 ) -> Response {
-    let attributes = match jsonapi_attributes(body, kind) {
+    if let Some((parent_kind, parent_id)) = parent {
+        let inner = shared.lock();
+        let known = inner
+            .by_id
+            .get(parent_id)
+            .is_some_and(|&i| inner.objects[i].kind == parent_kind);
+        if !known {
+            return not_found();
+        }
+    }
+    let mut attributes = match jsonapi_attributes(body, kind) {
         Ok(a) => a,
         Err(r) => return r.into_response(),
     };
-    match create(shared, kind, parent, attributes, "/data/attributes") {
+    if let Err(r) = mm::check_write(kind, &mut attributes, mm::Write::Create) {
+        return mm_refusal(r, StatusCode::BAD_REQUEST);
+    }
+    if let Err(r) = refused_title(shared, &attributes, "/data/attributes") {
+        return r.into_response();
+    }
+    let unique = mm_unique(
+        &shared.lock(),
+        kind,
+        parent.map(|(_, p)| p),
+        &attributes,
+        None,
+    );
+    if let Err((status, body)) = unique {
+        return (status, axum::Json(body)).into_response();
+    }
+    if kind == EntityType::Asset
+        && attributes.get("object_type").and_then(Value::as_str) == Some("full_length")
+    {
+        // The episode's own title, as Media Manager shows a full-length asset.
+        let inner = shared.lock();
+        if let Some(title) = parent
+            .and_then(|(_, p)| inner.by_id.get(p))
+            .and_then(|&i| inner.objects[i].attributes.get("title").cloned())
+        {
+            attributes.insert("title".into(), title);
+        }
+    }
+    match insert(shared, kind, parent, attributes) {
         Ok(id) => {
-            let mut r = (
-                StatusCode::CREATED,
-                axum::Json(json!({"data": {"type": kind, "id": id}})),
-            )
-                .into_response();
-            // Asset creates answer with the asset's edit URL (station clients strip
-            // the trailing `edit/`).
-            let location = match kind {
-                EntityType::Asset => format!("/api/v1/assets/{id}/edit/"),
-                _ => format!("/api/v1/{kind}s/{id}/"),
-            };
+            // No body; the new object's edit URL in `location` (header names go out in
+            // lowercase; station clients strip the trailing `edit/`).
+            let mut r = StatusCode::NO_CONTENT.into_response();
+            let location = format!("/api/v1/{kind}s/{id}/edit/");
             if let Ok(v) = HeaderValue::from_str(&location) {
                 r.headers_mut().insert(header::LOCATION, v);
             }
@@ -831,15 +1114,69 @@ fn mm_create(
     }
 }
 
-fn mm_update(shared: &Shared, kind: EntityType, id: &str, body: &[u8]) -> Response {
-    let attributes = match jsonapi_attributes(body, kind) {
+fn mm_update(
+    shared: &Shared,
+    kind: EntityType,
+    id: &str,
+    body: &[u8],
+    write: mm::Write,
+) -> Response {
+    let mut attributes = match jsonapi_attributes(body, kind) {
         Ok(a) => a,
         Err(r) => return r.into_response(),
     };
-    match update(shared, kind, id, attributes, "/data/attributes") {
-        Ok(()) => StatusCode::OK.into_response(),
-        Err(r) => r.into_response(),
+    if let Err(r) = mm::check_write(kind, &mut attributes, write) {
+        return mm_refusal(r, StatusCode::BAD_REQUEST);
     }
+    if let Err(r) = refused_title(shared, &attributes, "/data/attributes") {
+        return r.into_response();
+    }
+    let files: Vec<(String, Value)> = ["video", "caption"]
+        .into_iter()
+        .filter_map(|n| attributes.remove(n).map(|v| (n.to_string(), v)))
+        .collect();
+    attributes.remove("replace");
+    if attributes.contains_key("ordinal") || attributes.contains_key("segment") {
+        let inner = shared.lock();
+        if let Some(&i) = inner.by_id.get(id) {
+            let mut after = inner.objects[i].attributes.clone();
+            after.extend(attributes.clone());
+            let parent = inner.objects[i].parent.clone();
+            if let Err((status, body)) =
+                mm_unique(&inner, kind, parent.as_deref(), &after, Some(id))
+            {
+                return (status, axum::Json(body)).into_response();
+            }
+        }
+    }
+    if let Err(r) = apply_update(shared, kind, id, attributes) {
+        return r.into_response();
+    }
+    if !files.is_empty() {
+        let mut inner = shared.lock();
+        if let Some(&i) = inner.by_id.get(id) {
+            let o = &mut inner.objects[i];
+            for (name, v) in files {
+                let source = match name.as_str() {
+                    "video" => v["source"].as_str().map(String::from),
+                    _ => v.as_str().map(String::from),
+                };
+                let file = source.map(|source| Ingest {
+                    status: if source.rsplit('/').next().is_some_and(|f| f.contains('.')) {
+                        "in_progress"
+                    } else {
+                        "failed"
+                    },
+                    source,
+                });
+                match name.as_str() {
+                    "video" => o.video = file,
+                    _ => o.caption = file,
+                }
+            }
+        }
+    }
+    StatusCode::NO_CONTENT.into_response()
 }
 
 fn rest(shared: &Shared, method: &Method, segs: &[&str], query: &str, body: &[u8]) -> Response {
@@ -935,8 +1272,12 @@ fn validate(
     creating: bool,
     base: &str,
 ) -> Result<(), Rejection> {
-    let needs =
-        |name: &str| creating && (name == "title" || (name == "slug" && kind == EntityType::Show));
+    // A full-length asset takes its episode's title.
+    let full_length = attributes.get("object_type").and_then(Value::as_str) == Some("full_length");
+    let needs = |name: &str| {
+        creating
+            && ((name == "title" && !full_length) || (name == "slug" && kind == EntityType::Show))
+    };
     for field in kind.fields() {
         let pointer = format!("{base}/{}", field.name);
         match attributes.get(field.name) {
@@ -1015,6 +1356,16 @@ fn create(
 ) -> Result<String, Rejection> {
     validate(kind, &attributes, true, base)?;
     refused_title(shared, &attributes, base)?;
+    insert(shared, kind, parent, attributes)
+}
+
+/// Store a checked object under its parent, and note it in the changelog.
+fn insert(
+    shared: &Shared,
+    kind: EntityType,
+    parent: Option<(EntityType, &str)>,
+    attributes: Map<String, Value>,
+) -> Result<String, Rejection> {
     let mut inner = shared.lock();
     if let Some((parent_kind, parent_id)) = parent {
         let ok = inner
@@ -1038,12 +1389,23 @@ fn create(
         .map(String::from);
     let index = inner.objects.len();
     inner.by_id.insert(id.clone(), index);
+    let mut fields: Vec<String> = attributes.keys().cloned().collect();
+    fields.sort();
     inner.objects.push(Obj {
         id: id.clone(),
         kind,
         slug,
         parent: parent.map(|(_, p)| p.to_string()),
         attributes,
+        video: None,
+        caption: None,
+    });
+    inner.changes.push(Change {
+        kind,
+        id: id.clone(),
+        action: "create",
+        at_micros: now_micros(),
+        updated_fields: fields,
     });
     Ok(id)
 }
@@ -1057,6 +1419,16 @@ fn update(
 ) -> Result<(), Rejection> {
     validate(kind, &changed, false, base)?;
     refused_title(shared, &changed, base)?;
+    apply_update(shared, kind, id, changed)
+}
+
+/// Apply a checked update, and note it in the changelog.
+fn apply_update(
+    shared: &Shared,
+    kind: EntityType,
+    id: &str,
+    changed: Map<String, Value>,
+) -> Result<(), Rejection> {
     let mut inner = shared.lock();
     let Some(&i) = inner.by_id.get(id) else {
         return Err(reject(
@@ -1078,7 +1450,16 @@ fn update(
     if let Some(slug) = changed.get("slug").and_then(Value::as_str) {
         o.slug = Some(slug.to_string());
     }
+    let mut fields: Vec<String> = changed.keys().cloned().collect();
+    fields.sort();
     o.attributes.extend(changed);
+    inner.changes.push(Change {
+        kind,
+        id: id.to_string(),
+        action: "update",
+        at_micros: now_micros(),
+        updated_fields: fields,
+    });
     Ok(())
 }
 

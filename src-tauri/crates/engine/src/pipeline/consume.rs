@@ -25,7 +25,7 @@ use crate::ports::{
 };
 use crate::ratelimit::RateLimiter;
 use crate::retry::RetryPolicy;
-use crate::target::{call_with_retries, CallError, Target, TargetId};
+use crate::target::{call_with_retries, Access, CallError, Target, TargetId};
 use crate::EntityType;
 use futures_util::future::{join_all, select, Either};
 use std::collections::HashMap;
@@ -53,6 +53,9 @@ pub struct WorkerConfig {
     /// Long poll of one receive.
     pub wait: Duration,
     pub retry: RetryPolicy,
+    /// What the target's credentials may write: objects of a type they may not create
+    /// are looked up, never created; changes they may not make fail without a call.
+    pub access: Access,
 }
 
 impl Default for WorkerConfig {
@@ -63,6 +66,7 @@ impl Default for WorkerConfig {
             visibility: Duration::from_secs(60),
             wait: Duration::from_secs(1),
             retry: RetryPolicy::default(),
+            access: Access::default(),
         }
     }
 }
@@ -411,6 +415,18 @@ impl<'a, T: Target> Worker<'a, T> {
             },
         };
         let existing = prior.and_then(|p| p.target_id.clone()).map(TargetId);
+        if existing.is_some() && !self.cfg.access.may_update(rec.entity) {
+            // The plan reports these and does not send them; one re-sent from triage
+            // ends here, without a doomed request.
+            let message = format!(
+                "A station cannot change {}s in Media Manager: ask PBS to make this change, or leave the {} as it is there.",
+                rec.entity, rec.entity
+            );
+            self.fail(run_id, qr, prior, FailureCode::NotWritable, message, 0)
+                .await?;
+            return Ok(Ok(()));
+        }
+        let resolve_only = existing.is_none() && !self.cfg.access.may_create(rec.entity);
         let flagged = AtomicBool::new(may_exist);
         let (calls, throttled) = (Mutex::new(0u32), Mutex::new(0u32));
         let count = |e: Option<&CallError>| {
@@ -440,6 +456,26 @@ impl<'a, T: Target> Worker<'a, T> {
                     let r = self.target.update(rec.entity, id, &changed).await;
                     count(r.as_ref().err());
                     r.map(|()| (id.clone(), false))
+                })
+                .await
+            }
+            None if resolve_only => {
+                // Look it up and take it as it is there: never written.
+                let identity = rec.identity();
+                call_with_retries(&self.cfg.retry, self.limiter, &mut jitter, || async {
+                    let found = self.target.find(rec.entity, parent_ref, &identity).await;
+                    count(found.as_ref().err());
+                    match found {
+                        Ok(Some(id)) => Ok((id, false)),
+                        Ok(None) => Err(CallError::Permanent {
+                            status: 404,
+                            message: format!(
+                                "The {} is not in Media Manager, and a station cannot create {}s: ask PBS to create it, then sync again.",
+                                rec.entity, rec.entity
+                            ),
+                        }),
+                        Err(e) => Err(e),
+                    }
                 })
                 .await
             }
@@ -490,7 +526,9 @@ impl<'a, T: Target> Worker<'a, T> {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .insert(key.clone(), id.0.clone());
-                let outcome = if created || existing.is_none() {
+                let outcome = if resolve_only {
+                    Outcome::Synced
+                } else if created || existing.is_none() {
                     Outcome::Created
                 } else {
                     Outcome::Updated
@@ -525,6 +563,7 @@ impl<'a, T: Target> Worker<'a, T> {
             }
             Err(e @ (CallError::Permanent { .. } | CallError::NotFound)) => {
                 let code = match &e {
+                    _ if resolve_only => FailureCode::NotWritable,
                     CallError::Permanent { status, .. } => FailureCode::Refused(*status),
                     _ => FailureCode::NotFound,
                 };

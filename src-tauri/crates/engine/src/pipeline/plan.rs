@@ -25,6 +25,12 @@ pub enum Action {
     Changed,
     Unchanged,
     Blocked,
+    /// New to us, of a type the credentials may not create (a station's shows): the
+    /// worker looks it up and records it, and never writes it.
+    Resolve,
+    /// Changed, of a type the credentials may not change (a station's shows and
+    /// seasons): reported, not sent.
+    NotWritable,
 }
 
 /// One planned record, as the plan shows it.
@@ -50,6 +56,10 @@ pub struct PlanCounts {
     pub unchanged: u64,
     pub blocked: u64,
     pub rejected: u64,
+    /// Looked up, not written (see [`Action::Resolve`]).
+    pub resolve: u64,
+    /// Changed but not writable with the profile's access.
+    pub not_writable: u64,
 }
 
 impl PlanCounts {
@@ -59,6 +69,8 @@ impl PlanCounts {
             Action::Changed => self.changed += 1,
             Action::Unchanged => self.unchanged += 1,
             Action::Blocked => self.blocked += 1,
+            Action::Resolve => self.resolve += 1,
+            Action::NotWritable => self.not_writable += 1,
         }
     }
 }
@@ -68,6 +80,8 @@ pub struct PlanOptions {
     pub validate: validate::Options,
     /// Keep the annotated CSV of each file's rejected rows (for the `rejected/` layer).
     pub keep_rejected: bool,
+    /// What the target's credentials may write.
+    pub access: crate::target::Access,
 }
 
 /// A planned record handed to the caller (the sync enqueues `new` and `changed`).
@@ -193,6 +207,7 @@ pub async fn plan(
     };
     let mut planner = Planner {
         state_empty: state_is_empty(state).await?,
+        access: opts.access,
         ..Planner::default()
     };
     let mut chunk: Vec<CanonicalRecord> = Vec::with_capacity(MAX_BATCH_GET);
@@ -243,6 +258,7 @@ async fn state_is_empty(state: &dyn StateStore) -> Result<bool, StoreError> {
 
 #[derive(Default)]
 struct Planner {
+    access: crate::target::Access,
     /// The state held no record when the plan began: nothing to read.
     state_empty: bool,
     counts: PlanCounts,
@@ -319,8 +335,13 @@ impl Planner {
                             .map(|r| r.fields)
                             .unwrap_or_default();
                         diff = record.diff(&old);
-                        Action::Changed
+                        if self.access.may_update(record.entity) {
+                            Action::Changed
+                        } else {
+                            Action::NotWritable
+                        }
                     }
+                    _ if !self.access.may_create(record.entity) => Action::Resolve,
                     _ => Action::New,
                 }
             };

@@ -83,9 +83,12 @@ impl CanonicalRecord {
         let get = |n: &str| self.fields.get(n).cloned().unwrap_or_default();
         match self.entity {
             EntityType::Show => Identity::Slug(get("slug")),
-            EntityType::Season | EntityType::Episode => {
-                Identity::Ordinal(get("ordinal").parse().unwrap_or(0))
-            }
+            EntityType::Season => Identity::Ordinal(get("ordinal").parse().unwrap_or(0)),
+            EntityType::Episode => Identity::Episode {
+                ordinal: get("ordinal").parse().unwrap_or(0),
+                segment: get("segment"),
+            },
+            EntityType::Asset if get("object_type") == "full_length" => Identity::FullLength,
             EntityType::Asset => Identity::Asset {
                 object_type: get("object_type"),
                 title: get("title"),
@@ -99,11 +102,20 @@ impl CanonicalRecord {
         self.attributes_of(self.fields.keys().map(String::as_str))
     }
 
-    /// Only the named fields (an update sends what changed); a field now empty is sent
-    /// as null so the target clears it.
+    /// Only the named fields (an update sends what changed) and their companions
+    /// ([`crate::schema::companions`]); a field now empty is sent as null so the
+    /// target clears it.
     pub fn attributes_of<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Attributes {
         let mut out = Attributes::new();
+        let mut wanted: Vec<&str> = Vec::new();
         for name in names {
+            for n in std::iter::once(name).chain(crate::schema::companions(name).iter().copied()) {
+                if !wanted.contains(&n) {
+                    wanted.push(n);
+                }
+            }
+        }
+        for name in wanted {
             let Some(field) = self.entity.field(name) else {
                 continue;
             };
@@ -237,21 +249,27 @@ mod tests {
         let a = r.attributes();
         assert_eq!(a.get("ordinal"), Some(&serde_json::json!(3)));
         assert!(!a.contains_key("episode_key") && !a.contains_key("season_key"));
-        assert_eq!(r.identity(), Identity::Ordinal(3));
+        assert_eq!(
+            r.identity(),
+            Identity::Episode {
+                ordinal: 3,
+                segment: String::new()
+            }
+        );
     }
 
     #[test]
     fn equal_content_hashes_equal_and_a_diff_names_the_fields() {
         let a = episode("Owls", None);
         let b = episode(" Owls ", None);
-        let c = episode("Owls at night", Some("nova"));
+        let c = episode("Owls at night", Some("004726"));
         assert_eq!(a.hash(), b.hash());
         assert_ne!(a.hash(), c.hash());
         let d = c.diff(&a.fields);
         let names: Vec<&str> = d.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(names, ["title", "nola"]);
         assert_eq!(d[1].old, None);
-        assert_eq!(d[1].new.as_deref(), Some("NOVA"));
+        assert_eq!(d[1].new.as_deref(), Some("004726"));
     }
 
     #[test]
@@ -287,6 +305,10 @@ mod tests {
             }
         );
         assert_eq!(r.attributes()["duration"], serde_json::json!(3540));
+        // A window travels whole: its end changed, its start goes with it.
+        let sent = r.attributes_of(["public_end"]);
+        assert_eq!(sent["public_start"], "2026-01-01T14:00:00Z");
+        assert_eq!(sent["public_end"], serde_json::Value::Null);
         assert_eq!(utc(0), "1970-01-01T00:00:00Z");
     }
 }

@@ -32,6 +32,9 @@ pub enum FailureCode {
     ParentFailed,
     /// Transient failures through every delivery: the dead-letter queue.
     RetriesExhausted,
+    /// The profile's access may not write it (a station and a show not in Media
+    /// Manager, or a change to a show or season).
+    NotWritable,
 }
 
 impl fmt::Display for FailureCode {
@@ -41,6 +44,7 @@ impl fmt::Display for FailureCode {
             Self::NotFound => f.write_str("not_found"),
             Self::ParentFailed => f.write_str("parent_failed"),
             Self::RetriesExhausted => f.write_str("retries_exhausted"),
+            Self::NotWritable => f.write_str("not_writable"),
         }
     }
 }

@@ -133,15 +133,16 @@ pub async fn sync<T: Target>(
     let popts = PlanOptions {
         validate: opts.validate.clone(),
         keep_rejected: true,
+        access: opts.worker.access,
     };
     let planned = plan(paths, &popts, backend.state.as_ref(), |p| {
-        if p.action == Action::Blocked {
+        if matches!(p.action, Action::Blocked | Action::NotWritable) {
             return;
         }
         let i = p.record.entity.index();
         silver[i].extend_from_slice(p.record.to_json().as_bytes());
         silver[i].push(b'\n');
-        if matches!(p.action, Action::New | Action::Changed) {
+        if matches!(p.action, Action::New | Action::Changed | Action::Resolve) {
             to_send[i].push(QueuedRecord {
                 record: p.record.clone(),
                 hash: p.hash.to_string(),
@@ -308,7 +309,7 @@ pub async fn sync<T: Target>(
         created: tally.count(Outcome::Created),
         updated: tally.count(Outcome::Updated),
         unchanged: plan_counts.unchanged,
-        rejected: plan_counts.rejected + plan_counts.blocked,
+        rejected: plan_counts.rejected + plan_counts.blocked + plan_counts.not_writable,
         failed: tally.count(Outcome::Failed),
         discarded: tally.count(Outcome::Discarded),
         not_sent,

@@ -53,10 +53,47 @@ impl CallError {
 pub enum Identity {
     /// A show, by its slug.
     Slug(String),
-    /// A season or an episode, by its ordinal under its parent.
+    /// A season, by its ordinal under its show.
     Ordinal(u32),
-    /// An asset, by object type and title under its parent.
+    /// An episode, by ordinal and segment (empty: none) under its season: Media
+    /// Manager keeps the pair unique there.
+    Episode { ordinal: u32, segment: String },
+    /// A clip or preview, by object type and title under its parent.
     Asset { object_type: String, title: String },
+    /// The one full-length asset of an episode (its title is the episode's).
+    FullLength,
+}
+
+/// What the credentials may write. Media Manager: "Shows can be added and deleted by
+/// PBS only" (console guide, Shows), and stations cannot change shows or seasons
+/// (pbs-media-manager-php: "~~Show~~, ~~Season~~ (unsupported by API)"); a station
+/// creates seasons, episodes and assets. Other dialects write everything.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    /// A station's key: shows are looked up, never written; seasons are created but
+    /// not changed.
+    Station,
+    /// PBS's (or a dialect without such limits): everything.
+    #[default]
+    Full,
+}
+
+impl Access {
+    pub fn may_create(self, entity: EntityType) -> bool {
+        !(self == Self::Station && entity == EntityType::Show)
+    }
+
+    pub fn may_update(self, entity: EntityType) -> bool {
+        !(self == Self::Station && matches!(entity, EntityType::Show | EntityType::Season))
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Station => "station",
+            Self::Full => "pbs",
+        }
+    }
 }
 
 /// What a client has sent so far.
