@@ -897,3 +897,96 @@ fn a_station_resolves_shows_and_never_writes_them() {
     assert_eq!(n(&again, "rejected"), 2, "{again}");
     assert_eq!(w.sandbox.writes().len(), before, "nothing written");
 }
+
+/// A station's season create whose answer is lost (the sandbox does the work and
+/// answers too late) is found again on the retry and taken as it is: a station may not
+/// change a season, so no PATCH follows (Media Manager would answer 403).
+#[test]
+fn a_stations_season_found_again_after_a_lost_answer_is_not_patched() {
+    let w = World::new(
+        Store::Local,
+        Config {
+            hang_first_post_to: Some("/seasons/".into()),
+            hang: Duration::from_millis(1500),
+            ..Config::default()
+        },
+        1,
+        0.0,
+    );
+    let mut r = csv::Reader::from_path(&w.files[0]).expect("shows");
+    let row = r.records().next().expect("a show").expect("row");
+    let mut a = serde_json::Map::new();
+    a.insert("slug".into(), row[1].into());
+    a.insert("title".into(), row[2].into());
+    w.sandbox
+        .seed(metasync_engine::EntityType::Show, None, a)
+        .expect("seed");
+    let s = w.sync();
+    assert_conserved(&s);
+    let writes = w.sandbox.writes();
+    let season_creates = writes
+        .iter()
+        .filter(|x| x.method == "POST" && x.path.ends_with("/seasons/"))
+        .count();
+    assert!(season_creates > 0);
+    assert!(
+        !writes
+            .iter()
+            .any(|x| x.method == "PATCH" && x.path.starts_with("/api/v1/seasons/")),
+        "a station never changes a season: {writes:?}"
+    );
+    let groups = json(&w.run(&["failures", "list", "--format", "json"]));
+    assert!(
+        !groups.to_string().contains("http_403"),
+        "no season refused: {groups}"
+    );
+    assert_eq!(
+        w.sandbox.stats().faults,
+        1,
+        "the first season's answer was lost"
+    );
+    assert_eq!(
+        w.sandbox.stats().duplicates,
+        0,
+        "found again, not created twice"
+    );
+    let failed = failed_records(&w);
+    assert!(failed.is_empty(), "{failed:?}");
+}
+
+/// An asset's create goes through, and sending its video (the edit endpoint) is
+/// throttled: the retry finds the asset and sends its files, never creating it twice
+/// (a 429 alone says "not done", but the create before it was).
+#[test]
+fn a_failed_file_send_after_a_create_does_not_create_the_asset_twice() {
+    let w = World::new(
+        Store::Local,
+        Config {
+            fail_first_patch_to: Some("/edit/".into()),
+            ..pbs()
+        },
+        1,
+        0.0,
+    );
+    let s = w.sync();
+    assert_conserved(&s);
+    assert_eq!(n(&s, "failed"), 0, "{s}");
+    let stats = w.sandbox.stats();
+    assert_eq!(stats.throttled, 1, "{stats:?}");
+    assert_eq!(stats.duplicates, 0, "{stats:?}");
+    let edits = w
+        .sandbox
+        .writes()
+        .into_iter()
+        .filter(|x| x.method == "PATCH" && x.path.ends_with("/edit/"))
+        .filter(|x| x.fields.contains(&"video".to_string()))
+        .count();
+    let mut r = csv::Reader::from_path(&w.files[3]).expect("assets");
+    let h = r.headers().expect("header").clone();
+    let v = h.iter().position(|c| c == "video_source").expect("column");
+    let with_video = r
+        .records()
+        .filter(|x| x.as_ref().is_ok_and(|x| !x[v].is_empty()))
+        .count();
+    assert_eq!(edits, with_video, "every video sent once it went through");
+}

@@ -358,7 +358,23 @@ impl Target for MediaManager {
             })?;
         if entity == EntityType::Asset {
             if let Some(media) = mm_media(attributes) {
-                self.edit_asset(&id, &media).await?;
+                // The asset exists now: a failure here must not read as a failed create
+                // (a retry would create it twice). A transient one says "it may exist",
+                // so the retry finds the asset and sends its files with an update.
+                self.edit_asset(&id, &media).await.map_err(|e| match e {
+                    CallError::Transient {
+                        reason,
+                        retry_after,
+                        ..
+                    } => CallError::Transient {
+                        reason: format!(
+                            "the asset was created; sending its files failed: {reason}"
+                        ),
+                        retry_after,
+                        throttled: false,
+                    },
+                    other => other,
+                })?;
             }
         }
         Ok(id)

@@ -90,6 +90,11 @@ pub struct Config {
     /// Refuse (400) any title containing this text: a record the target turns down
     /// although our validation passes it, for triage demos and tests.
     pub refuse_title: Option<String>,
+    /// Do the first POST whose path ends with this, then answer it only after `hang`
+    /// (a create whose answer is lost, on demand).
+    pub hang_first_post_to: Option<String>,
+    /// Answer the first PATCH whose path ends with this with a 429, without doing it.
+    pub fail_first_patch_to: Option<String>,
     /// What the Media Manager key may write: a station's (the default) cannot create
     /// or change shows, nor change seasons, and is answered 403 as Media Manager
     /// answers a key without the permission.
@@ -111,6 +116,8 @@ impl Default for Config {
             token_ttl: Duration::from_secs(300),
             credentials: Credentials::default(),
             refuse_title: None,
+            hang_first_post_to: None,
+            fail_first_patch_to: None,
             access: Access::Station,
         }
     }
@@ -184,12 +191,19 @@ struct Inner {
     /// Every accepted POST and PATCH of a catalog object, in order.
     writes: Vec<Write>,
     by_id: HashMap<String, usize>,
+    /// Parent id → its children's indexes, in creation order (listings and the
+    /// uniqueness checks look at siblings only).
+    children: HashMap<String, Vec<usize>>,
     stats: Stats,
     rng: Rng,
     /// GCRA: theoretical arrival time of the next request.
     tat: Instant,
     /// Tokens from earlier generations are refused (`/_sandbox/revoke-tokens`).
     token_generation: u64,
+    /// `hang_first_post_to` was used.
+    hung_first_post: bool,
+    /// `fail_first_patch_to` was used.
+    failed_first_patch: bool,
 }
 
 struct Shared {
@@ -222,10 +236,13 @@ impl Sandbox {
                 changes: Vec::new(),
                 writes: Vec::new(),
                 by_id: HashMap::new(),
+                children: HashMap::new(),
                 stats: Stats::default(),
                 rng: Rng::new(cfg.seed),
                 tat: Instant::now(),
                 token_generation: 0,
+                hung_first_post: false,
+                failed_first_patch: false,
             }),
             cfg,
         });
@@ -454,10 +471,32 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                 None
             }
         });
+        let hang_first = parts.method == Method::POST
+            && !inner.hung_first_post
+            && cfg
+                .hang_first_post_to
+                .as_deref()
+                .is_some_and(|suffix| path.ends_with(suffix));
+        let fail_first = parts.method == Method::PATCH
+            && !inner.failed_first_patch
+            && cfg
+                .fail_first_patch_to
+                .as_deref()
+                .is_some_and(|suffix| path.ends_with(suffix));
         match throttle {
             Some(wait) => {
                 inner.stats.throttled += 1;
                 Gate::Throttled(wait)
+            }
+            None if fail_first => {
+                inner.failed_first_patch = true;
+                inner.stats.throttled += 1;
+                Gate::Throttled(Duration::from_millis(100))
+            }
+            None if hang_first => {
+                inner.hung_first_post = true;
+                inner.stats.faults += 1;
+                Gate::Hang
             }
             None => {
                 let draw = inner.rng.unit();
@@ -943,9 +982,12 @@ fn children_page(
         .unwrap_or(1)
         .max(1);
     let all: Vec<&Obj> = inner
-        .objects
-        .iter()
-        .filter(|o| o.kind == kind && o.parent.as_deref() == Some(parent_id))
+        .children
+        .get(parent_id)
+        .into_iter()
+        .flatten()
+        .map(|&i| &inner.objects[i])
+        .filter(|o| o.kind == kind)
         .collect();
     let start = (page - 1) * size;
     if start > 0 && start >= all.len() {
@@ -1032,13 +1074,20 @@ fn mm_unique(
             && Some(o.id.as_str()) != except
             && text(&o.attributes, "ordinal") == text(attributes, "ordinal")
     };
+    let siblings = || {
+        parent
+            .and_then(|p| inner.children.get(p))
+            .into_iter()
+            .flatten()
+            .map(|&i| &inner.objects[i])
+    };
     match kind {
-        EntityType::Season if inner.objects.iter().any(|o| same(&o)) => Err((
+        EntityType::Season if siblings().any(|o| same(&o)) => Err((
             StatusCode::BAD_REQUEST,
             json!({"errors": {"ordinal": ["Season with this ordinal already exists for this show."]}}),
         )),
         EntityType::Episode
-            if inner.objects.iter().any(|o| {
+            if siblings().any(|o| {
                 same(&o) && text(&o.attributes, "segment") == text(attributes, "segment")
             }) =>
         {
@@ -1389,6 +1438,9 @@ fn insert(
         .map(String::from);
     let index = inner.objects.len();
     inner.by_id.insert(id.clone(), index);
+    if let Some((_, p)) = parent {
+        inner.children.entry(p.to_string()).or_default().push(index);
+    }
     let mut fields: Vec<String> = attributes.keys().cloned().collect();
     fields.sort();
     inner.objects.push(Obj {

@@ -487,6 +487,11 @@ impl<'a, T: Target> Worker<'a, T> {
                         let found = self.target.find(rec.entity, parent_ref, &identity).await;
                         count(found.as_ref().err());
                         match found {
+                            // It is there, and these credentials may not change it (a
+                            // station's season, made by an earlier attempt): take it.
+                            Ok(Some(id)) if !self.cfg.access.may_update(rec.entity) => {
+                                return Ok((id, false));
+                            }
                             Ok(Some(id)) => {
                                 // It is there: bring it up to date instead.
                                 let r = self.target.update(rec.entity, &id, &attributes).await;
