@@ -307,7 +307,10 @@ impl Target for MediaManager {
                 return Ok(Some(TargetId(id.to_string())));
             }
             match v["links"]["next"].as_str() {
-                Some(next) if !next.is_empty() => url = absolute(&self.base, next),
+                Some(next) if !next.is_empty() => {
+                    url = absolute(&self.base, next);
+                    self.pace().await;
+                }
                 _ => return Ok(None),
             }
         }
@@ -406,8 +409,18 @@ impl Target for MediaManager {
 }
 
 impl MediaManager {
+    /// Wait for a slot of the rate for a request beyond a call's first: the caller's
+    /// permit covers one request, and a second one unpaced would overrun the quota.
+    /// (The rate only: the call already holds its place among those in flight.)
+    async fn pace(&self) {
+        if let Some(l) = &self.limiter {
+            tokio::time::sleep_until(l.reserve()).await;
+        }
+    }
+
     /// Send an asset's video and caption sources through its edit endpoint.
     async fn edit_asset(&self, id: &TargetId, media: &Attributes) -> Result<(), CallError> {
+        self.pace().await;
         let url = format!("{}/assets/{}/edit/", self.base, id.0);
         let doc = json!({"data": {"type": "asset", "id": id.0, "attributes": media}});
         self.send(self.http.patch(url).json(&doc)).await.map(|_| ())
@@ -490,6 +503,7 @@ impl MediaManager {
             match v["links"]["next"].as_str() {
                 Some(next) if !next.is_empty() => {
                     request = self.http.get(absolute(&self.base, next));
+                    self.pace().await;
                 }
                 _ => return Ok(out),
             }

@@ -9,7 +9,7 @@ use metasync_engine::ports::{
 };
 use metasync_engine::EntityType;
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -158,7 +158,10 @@ impl Picked {
 impl Look {
     /// Visit groups oldest first and read messages only of groups with none in flight,
     /// so a blocked group's backlog costs nothing (the in-flight set is as large as
-    /// the consumers' concurrency).
+    /// the consumers' concurrency). Up to `max` such groups are read, up to `max`
+    /// messages each, and handed out breadth first (every group's head, then every
+    /// group's second), so a receive spans groups and consumers can work its messages
+    /// side by side; a group's own messages stay in order.
     fn pick(&self, conn: &rusqlite::Connection, now: i64) -> rusqlite::Result<Picked> {
         let mut picked = Picked::default();
         let mut locked = conn.prepare_cached(
@@ -175,24 +178,30 @@ impl Look {
             "SELECT seq, id, dedup_id, body, receive_count FROM messages
              WHERE queue = ?1 AND lane = ?2 AND group_id = ?3 ORDER BY seq",
         )?;
+        let mut lists: Vec<VecDeque<Taken>> = Vec::new();
         let mut groups = groups.query(params![self.queue, self.lane])?;
         while let Some(g) = groups.next()? {
+            if lists.len() == self.max {
+                break;
+            }
             let group: String = g.get(0)?;
             if locked.contains(&group) {
                 continue;
             }
+            let mut list = VecDeque::new();
             let mut rows = messages.query(params![self.queue, self.lane, group])?;
             while let Some(r) = rows.next()? {
-                if picked.taken.len() == self.max {
-                    return Ok(picked);
+                if list.len() == self.max {
+                    break;
                 }
                 let seq: i64 = r.get(0)?;
                 let count: i64 = r.get(4)?;
                 if count >= self.max_receives {
+                    // Received too often: the redrive policy moves it on.
                     picked.to_dead.push((seq, group.clone()));
                     continue;
                 }
-                picked.taken.push(Taken {
+                list.push_back(Taken {
                     seq,
                     id: r.get(1)?,
                     group: group.clone(),
@@ -200,6 +209,23 @@ impl Look {
                     body: r.get(3)?,
                     count,
                 });
+            }
+            if !list.is_empty() {
+                lists.push(list);
+            }
+        }
+        while picked.taken.len() < self.max {
+            let before = picked.taken.len();
+            for list in &mut lists {
+                if picked.taken.len() == self.max {
+                    break;
+                }
+                if let Some(t) = list.pop_front() {
+                    picked.taken.push(t);
+                }
+            }
+            if picked.taken.len() == before {
+                break;
             }
         }
         Ok(picked)
@@ -513,7 +539,8 @@ mod tests {
             .await
             .expect("receive");
         let bodies: Vec<&str> = got.iter().map(|m| m.body.as_str()).collect();
-        assert_eq!(bodies, ["a1", "a2", "b1"]);
+        // Breadth first: each group's head, then the next.
+        assert_eq!(bodies, ["a1", "b1", "a2"]);
         let conn = rusqlite::Connection::open(dir.path().join("metasync.db")).expect("db");
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
