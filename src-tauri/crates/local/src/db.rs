@@ -40,6 +40,8 @@ CREATE TABLE IF NOT EXISTS dedup (
     expires_at INTEGER NOT NULL,
     PRIMARY KEY (queue, dedup_id)
 );
+-- Each send drops the expired ids first: without this, a scan of the whole window.
+CREATE INDEX IF NOT EXISTS dedup_expiry ON dedup (queue, expires_at);
 CREATE TABLE IF NOT EXISTS records (
     id            TEXT PRIMARY KEY,      -- {type}#{key}
     hash          TEXT NOT NULL,
