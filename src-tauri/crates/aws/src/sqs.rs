@@ -196,14 +196,15 @@ impl Queue for SqsQueue {
                 .send()
                 .await
                 .map_err(|e| store_error(Service::Queue, OP, name, e));
-            if let Err(e) = &answer {
-                if e.kind == ErrorKind::Throttled || e.message.contains("ReceiveRequestAttemptId") {
+            answer.map_err(|mut e| {
+                // SQS will not take the id again after throttling, nor once it says
+                // "The receiveRequestAttemptId is not valid anymore": the next attempt
+                // needs a new one (and the latter is worth that attempt).
+                let refused_id = e.message.contains("ReceiveRequestAttemptId");
+                if refused_id || e.kind == ErrorKind::Throttled {
                     *attempt_id.lock().unwrap_or_else(|e| e.into_inner()) = self.new_attempt_id();
                 }
-            }
-            answer.map_err(|mut e| {
-                // "The receiveRequestAttemptId is not valid anymore": a new id is set.
-                if e.message.contains("ReceiveRequestAttemptId") {
+                if refused_id {
                     e.kind = ErrorKind::Unavailable;
                 }
                 e

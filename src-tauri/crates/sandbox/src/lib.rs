@@ -672,10 +672,15 @@ fn kind_of_collection(collection: &str) -> Option<EntityType> {
 }
 
 fn query_param(query: &str, name: &str) -> Option<String> {
+    query_params(query, name).next()
+}
+
+/// Every value of a repeated parameter (`type=a&type=b`), decoded.
+fn query_params<'q>(query: &'q str, name: &'q str) -> impl Iterator<Item = String> + 'q {
     query
         .split('&')
         .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == name)
+        .filter(move |(k, _)| *k == name)
         .map(|(_, v)| percent_decode(v))
 }
 
@@ -846,19 +851,11 @@ fn media_manager(
     }
 }
 
-/// Media Manager's changelog: `since` (UTC), repeatable `type`, `action` and `id`, 25
-/// a page by default (`page-size` up to 50), oldest first, `links.next` while more
-/// remain (Changelog Endpoint page, docs.pbs.org; recorded pages of
-/// pbs-media-manager-php).
+/// Media Manager's changelog: `since` (UTC), repeatable `type`, `action` and `id`,
+/// oldest first, a page at a time ([`paged`]) (Changelog Endpoint page, docs.pbs.org;
+/// recorded pages of pbs-media-manager-php).
 fn changelog(shared: &Shared, query: &str) -> Response {
-    let all = |name: &str| -> Vec<String> {
-        query
-            .split('&')
-            .filter_map(|kv| kv.split_once('='))
-            .filter(|(k, _)| *k == name)
-            .map(|(_, v)| percent_decode(v))
-            .collect()
-    };
+    let all = |name: &str| -> Vec<String> { query_params(query, name).collect() };
     let since = match query_param(query, "since") {
         None => None,
         Some(s) => match mm::parse_since(&s) {
@@ -873,14 +870,6 @@ fn changelog(shared: &Shared, query: &str) -> Response {
         },
     };
     let (types, actions, ids) = (all("type"), all("action"), all("id"));
-    let size: usize = query_param(query, "page-size")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(25)
-        .clamp(1, 50);
-    let page: usize = query_param(query, "page")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1)
-        .max(1);
     let inner = shared.lock();
     let matching: Vec<&Change> = inner
         .changes
@@ -890,44 +879,58 @@ fn changelog(shared: &Shared, query: &str) -> Response {
         .filter(|c| actions.is_empty() || actions.iter().any(|a| a == c.action))
         .filter(|c| ids.is_empty() || ids.contains(&c.id))
         .collect();
+    paged(query, &matching, "/api/v1/changelog/", |c| {
+        json!({
+            "type": c.kind,
+            "id": c.id,
+            "links": {"self": format!("/api/v1/{}s/{}/", c.kind, c.id)},
+            "attributes": {
+                "action": c.action,
+                "timestamp": micros_utc(c.at_micros),
+                "updated_fields": c.updated_fields,
+            },
+        })
+    })
+}
+
+/// One page of a Media Manager listing: `page` (from 1) and `page-size` (25 by
+/// default, at most 50), `links.next` keeping the other query parameters while more
+/// remain, a page past the end a 404 "Invalid page." (pbs-media-manager-php's
+/// fixtures and tests; PBS_Media_Manager_Client README).
+fn paged<T>(query: &str, items: &[T], path: &str, render: impl Fn(&T) -> Value) -> Response {
+    let size: usize = query_param(query, "page-size")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(25)
+        .clamp(1, 50);
+    let page: usize = query_param(query, "page")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
     let start = (page - 1) * size;
-    if start > 0 && start >= matching.len() {
+    if start > 0 && start >= items.len() {
         return (
             StatusCode::NOT_FOUND,
             axum::Json(json!({"detail": "Invalid page."})),
         )
             .into_response();
     }
-    let data: Vec<Value> = matching
-        .iter()
-        .skip(start)
-        .take(size)
-        .map(|c| {
-            json!({
-                "type": c.kind,
-                "id": c.id,
-                "links": {"self": format!("/api/v1/{}s/{}/", c.kind, c.id)},
-                "attributes": {
-                    "action": c.action,
-                    "timestamp": micros_utc(c.at_micros),
-                    "updated_fields": c.updated_fields,
-                },
+    let data: Vec<Value> = items.iter().skip(start).take(size).map(render).collect();
+    let next = (start + size < items.len()).then(|| {
+        let mut params: Vec<String> = query
+            .split('&')
+            .filter(|kv| {
+                !kv.is_empty() && !kv.starts_with("page=") && !kv.starts_with("page-size=")
             })
-        })
-        .collect();
-    let mut next_query: Vec<String> = query
-        .split('&')
-        .filter(|kv| !kv.is_empty() && !kv.starts_with("page=") && !kv.starts_with("page-size="))
-        .map(String::from)
-        .collect();
-    next_query.push(format!("page={}", page + 1));
-    next_query.push(format!("page-size={size}"));
-    let next = (start + size < matching.len())
-        .then(|| format!("/api/v1/changelog/?{}", next_query.join("&")));
+            .map(String::from)
+            .collect();
+        params.push(format!("page={}", page + 1));
+        params.push(format!("page-size={size}"));
+        format!("{path}?{}", params.join("&"))
+    });
     axum::Json(json!({
         "data": data,
         "links": {"next": next},
-        "meta": {"type": "collection", "pagination": {"count": matching.len(), "per_page": size}},
+        "meta": {"type": "collection", "pagination": {"count": items.len(), "per_page": size}},
         "jsonapi": {"version": "1.0"},
     }))
     .into_response()
@@ -955,8 +958,7 @@ fn not_found() -> Response {
         .into_response()
 }
 
-/// Children of one parent, 25 a page by default (`page-size` up to 50), with
-/// `links.next`; a page past the end is a 404 "Invalid page." as Media Manager answers.
+/// Children of one parent, a page at a time ([`paged`]).
 fn children_page(
     shared: &Shared,
     parent_kind: EntityType,
@@ -973,14 +975,6 @@ fn children_page(
     if !parent_ok {
         return not_found();
     }
-    let size: usize = query_param(query, "page-size")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(25)
-        .clamp(1, 50);
-    let page: usize = query_param(query, "page")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1)
-        .max(1);
     let all: Vec<&Obj> = inner
         .children
         .get(parent_id)
@@ -989,30 +983,13 @@ fn children_page(
         .map(|&i| &inner.objects[i])
         .filter(|o| o.kind == kind)
         .collect();
-    let start = (page - 1) * size;
-    if start > 0 && start >= all.len() {
-        return (
-            StatusCode::NOT_FOUND,
-            axum::Json(json!({"detail": "Invalid page."})),
-        )
-            .into_response();
-    }
-    let data: Vec<Value> = all
-        .iter()
-        .skip(start)
-        .take(size)
-        .map(|o| json!({"type": o.kind, "id": o.id, "attributes": o.attributes}))
-        .collect();
     let path = format!("/api/v1/{}/", segs.join("/"));
-    let next =
-        (start + size < all.len()).then(|| format!("{path}?page={}&page-size={size}", page + 1));
-    axum::Json(json!({
-        "data": data,
-        "links": {"next": next},
-        "meta": {"type": "collection", "pagination": {"count": all.len(), "per_page": size}},
-        "jsonapi": {"version": "1.0"},
-    }))
-    .into_response()
+    paged(
+        query,
+        &all,
+        &path,
+        |o| json!({"type": o.kind, "id": o.id, "attributes": o.attributes}),
+    )
 }
 
 fn jsonapi_attributes(body: &[u8], kind: EntityType) -> Result<Map<String, Value>, Rejection> {
