@@ -51,6 +51,9 @@ pub enum Code {
     DuplicateColumn,
     /// A file with a header but no data rows.
     NoRows,
+    /// Rows with no value in any cell (bare delimiters, as Excel leaves below the
+    /// data): not data, skipped and counted.
+    BlankRows,
 }
 
 impl Code {
@@ -73,6 +76,7 @@ impl Code {
             Code::UnknownColumn => "unknown_column",
             Code::DuplicateColumn => "duplicate_column",
             Code::NoRows => "no_rows",
+            Code::BlankRows => "blank_rows",
         }
     }
 }

@@ -39,6 +39,8 @@ impl Default for Options {
 pub struct RowView<'a> {
     pub row: u64,
     pub line: u64,
+    /// Where the record starts in the decoded text (after any byte-order mark).
+    pub byte: u64,
     pub record: &'a csv::ByteRecord,
     pub findings: &'a [Finding],
     pub valid: bool,
@@ -76,6 +78,8 @@ pub struct FileReport {
     pub valid: u64,
     pub invalid: u64,
     pub warnings: u64,
+    /// Records with no value in any cell; not counted in `rows`.
+    pub blank_rows: u64,
     /// Findings by code, exact even when `findings` is truncated.
     pub counts: BTreeMap<Code, u64>,
     pub findings: Vec<Finding>,
@@ -125,7 +129,8 @@ fn severity(code: Code) -> Severity {
         | Code::ParentInvalid
         | Code::BadEncoding
         | Code::UnknownColumn
-        | Code::NoRows => Severity::Warning,
+        | Code::NoRows
+        | Code::BlankRows => Severity::Warning,
         _ => Severity::Error,
     }
 }
@@ -488,6 +493,7 @@ fn check_file(
             valid: 0,
             invalid: 0,
             warnings: 0,
+            blank_rows: 0,
             counts: BTreeMap::new(),
             findings: Vec::new(),
             findings_truncated: false,
@@ -532,6 +538,11 @@ fn check_file(
             }
             let (records, lines) = (&batch.records[..batch.len], &batch.lines[..batch.len]);
             for ((rec, &line), pre) in records.iter().zip(lines).zip(batch.pre.iter_mut()) {
+                if is_blank(rec) {
+                    report.inner.blank_rows += 1;
+                    pre.findings.clear();
+                    continue;
+                }
                 row += 1;
                 if let Err(e) = checker.check(rec, pre, At { row, line }) {
                     sink_error = Some(io::Error::other(e.to_string()));
@@ -556,6 +567,7 @@ fn check_file(
                     let view = RowView {
                         row,
                         line,
+                        byte: rec.position().map_or(0, csv::Position::byte),
                         record: rec,
                         findings: &checker.findings,
                         valid,
@@ -579,6 +591,18 @@ fn check_file(
     if let Err(e) = read {
         return Ok(FileOutcome::Unusable(e));
     }
+    if report.inner.blank_rows > 0 {
+        let n = report.inner.blank_rows;
+        report.add(&header_finding(
+            Code::BlankRows,
+            plan.entity_type.key_column(),
+            format!(
+                "{n} {} no value in any cell (bare delimiters, as spreadsheets leave around the data); not data, skipped.",
+                if n == 1 { "row has" } else { "rows have" }
+            ),
+            "Nothing to do; delete them in the spreadsheet to silence this note.",
+        ));
+    }
     if row == 0 {
         report.add(&header_finding(
             Code::NoRows,
@@ -588,6 +612,13 @@ fn check_file(
         ));
     }
     Ok(FileOutcome::Checked(report.inner))
+}
+
+/// A record with no value in any cell: what a spreadsheet writes for rows that only
+/// look empty (`,,,,`). A one-cell blank record cannot occur (the reader skips empty
+/// lines), so this never hides a real one-column row.
+fn is_blank(rec: &csv::ByteRecord) -> bool {
+    rec.iter().all(|c| c.trim_ascii().is_empty())
 }
 
 /// More than any entity type has fields (asset: 18).
@@ -1247,6 +1278,21 @@ mod tests {
         assert_eq!(f.value.as_deref(), Some("Bad Slug"));
         assert!(f.hint.contains("bad-slug"), "{}", f.hint);
         assert_eq!(r.file(0).invalid, 2);
+    }
+
+    #[test]
+    fn rows_of_bare_delimiters_are_not_data() {
+        // What Excel writes for formatted rows below the data, and one in the middle.
+        let body = format!("{SHOW_HEAD}SH1,a,A,national,,en\n,,,,,\nSH2,b,B,national,,en\n,,,,,\n , ,,,,\n");
+        let r = Run::of(&[("s.csv", &body)]);
+        let f = r.file(0);
+        assert_eq!((f.rows, f.valid, f.invalid, f.blank_rows), (2, 2, 0, 3));
+        assert_eq!(f.counts.get(&Code::BlankRows), Some(&1));
+        assert!(f.findings.iter().all(|f| f.severity == Severity::Warning));
+        assert!(f.findings[0].message.starts_with("3 rows have no value"), "{:?}", f.findings);
+        // A row with one value is data, and broken.
+        let r = Run::of(&[("s.csv", &format!("{SHOW_HEAD},,,,,en\n"))]);
+        assert_eq!((r.file(0).rows, r.file(0).invalid, r.file(0).blank_rows), (1, 1, 0));
     }
 
     #[test]
