@@ -16,6 +16,7 @@ pub mod schema;
 pub mod target;
 pub mod text;
 pub mod validate;
+pub mod workbench;
 
 pub use finding::{Code, Finding, Severity};
 pub use schema::EntityType;

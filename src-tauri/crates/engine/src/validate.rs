@@ -467,7 +467,8 @@ impl Report {
         if f.severity == Severity::Warning {
             self.inner.warnings += 1;
         }
-        if self.inner.findings.len() < self.max {
+        // File-level findings are few and always kept: they explain the whole file.
+        if f.row.is_none() || self.inner.findings.len() < self.max {
             self.inner.findings.push(f.clone());
         } else {
             self.inner.findings_truncated = true;
@@ -1283,16 +1284,25 @@ mod tests {
     #[test]
     fn rows_of_bare_delimiters_are_not_data() {
         // What Excel writes for formatted rows below the data, and one in the middle.
-        let body = format!("{SHOW_HEAD}SH1,a,A,national,,en\n,,,,,\nSH2,b,B,national,,en\n,,,,,\n , ,,,,\n");
+        let body = format!(
+            "{SHOW_HEAD}SH1,a,A,national,,en\n,,,,,\nSH2,b,B,national,,en\n,,,,,\n , ,,,,\n"
+        );
         let r = Run::of(&[("s.csv", &body)]);
         let f = r.file(0);
         assert_eq!((f.rows, f.valid, f.invalid, f.blank_rows), (2, 2, 0, 3));
         assert_eq!(f.counts.get(&Code::BlankRows), Some(&1));
         assert!(f.findings.iter().all(|f| f.severity == Severity::Warning));
-        assert!(f.findings[0].message.starts_with("3 rows have no value"), "{:?}", f.findings);
+        assert!(
+            f.findings[0].message.starts_with("3 rows have no value"),
+            "{:?}",
+            f.findings
+        );
         // A row with one value is data, and broken.
         let r = Run::of(&[("s.csv", &format!("{SHOW_HEAD},,,,,en\n"))]);
-        assert_eq!((r.file(0).rows, r.file(0).invalid, r.file(0).blank_rows), (1, 1, 0));
+        assert_eq!(
+            (r.file(0).rows, r.file(0).invalid, r.file(0).blank_rows),
+            (1, 1, 0)
+        );
     }
 
     #[test]
