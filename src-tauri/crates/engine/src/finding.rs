@@ -57,6 +57,27 @@ pub enum Code {
 }
 
 impl Code {
+    pub const ALL: [Code; 18] = [
+        Code::Required,
+        Code::TooLong,
+        Code::BadFormat,
+        Code::BadEnum,
+        Code::BadDate,
+        Code::BadRange,
+        Code::DuplicateKey,
+        Code::DuplicateOrdinal,
+        Code::DuplicateFullLength,
+        Code::RaggedRow,
+        Code::ParentUnknown,
+        Code::ParentInvalid,
+        Code::Rule,
+        Code::BadEncoding,
+        Code::UnknownColumn,
+        Code::DuplicateColumn,
+        Code::NoRows,
+        Code::BlankRows,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Code::Required => "required",
@@ -82,6 +103,17 @@ impl Code {
 }
 
 serialize_as_str!(Code);
+
+impl std::str::FromStr for Code {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Code::ALL
+            .iter()
+            .copied()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| format!("unknown finding code \"{s}\""))
+    }
+}
 serialize_as_str!(Severity);
 
 impl std::fmt::Display for Code {
@@ -154,5 +186,8 @@ mod tests {
         let json = serde_json::to_string(&Code::DuplicateOrdinal).unwrap_or_default();
         assert_eq!(json, "\"duplicate_ordinal\"");
         assert_eq!(Code::TooLong.as_str(), "too_long");
+        for c in Code::ALL {
+            assert_eq!(c.as_str().parse::<Code>(), Ok(c));
+        }
     }
 }

@@ -7,6 +7,7 @@
 mod env;
 pub mod logging;
 mod ops;
+pub mod workbench;
 
 pub use env::{
     aws_clients, choose, connect_with, local_dir, open, Chosen, Connected, Env, RuntimeError,

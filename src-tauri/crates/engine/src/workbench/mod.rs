@@ -520,6 +520,16 @@ impl Document {
     }
 }
 
+/// Write a document's corrected file from a snapshot of it (no session lock held).
+pub fn save_snapshot(
+    src: &Arc<Source>,
+    edits: &Arc<Edits>,
+    to: &Path,
+    format: SaveFormat,
+) -> Result<u64, WorkbenchError> {
+    save::save(src, edits, to, format)
+}
+
 /// The cells of the first record in `raw`, as the `csv` crate reads them.
 fn parse_first(raw: &[u8], delimiter: u8) -> Vec<String> {
     let mut rdr = csv::ReaderBuilder::new()
@@ -645,6 +655,52 @@ pub fn check(
         out.push(c);
     }
     Ok(out)
+}
+
+/// Write file `file`'s rows with errors, edits applied, as the annotated CSV
+/// `metasync validate --errors-out` writes. Returns the rows written.
+pub fn export_errors(
+    input: &CheckInput,
+    file: usize,
+    opts: &validate::Options,
+    to: &Path,
+) -> Result<u64, WorkbenchError> {
+    let Some((target, _)) = input.files.get(file) else {
+        return Ok(0);
+    };
+    if input.files.iter().any(|(s, _)| !s.indexed()) {
+        return Err(WorkbenchError::NotIndexed);
+    }
+    let sources = input
+        .files
+        .iter()
+        .map(|(src, edits)| {
+            let r = CsvSource::from_reader(&src.path, Box::new(save::Corrected::new(src, edits)));
+            (src.path.clone(), r)
+        })
+        .collect();
+    let fail = |source| WorkbenchError::Io {
+        path: to.to_owned(),
+        source,
+    };
+    let report = validate::validate_sources(sources, opts, |head| {
+        if head.path != target.path {
+            return Ok(None);
+        }
+        let out = io::BufWriter::new(std::fs::File::create(to)?);
+        Ok(Some(
+            Box::new(crate::annotate::AnnotatedCsv::new(out, head.header)?) as Box<dyn RowSink>,
+        ))
+    })
+    .map_err(fail)?;
+    Ok(report
+        .files
+        .get(file)
+        .and_then(|(_, o)| match o {
+            FileOutcome::Checked(r) => Some(r.invalid),
+            FileOutcome::Unusable(_) => None,
+        })
+        .unwrap_or(0))
 }
 
 fn finish_index(src: &Source) {

@@ -147,6 +147,24 @@ fn an_edited_cell_is_quoted_only_when_it_must_be() {
 }
 
 #[test]
+fn export_errors_writes_the_broken_rows_with_edits_applied() {
+    let mut b = Bench::open(&[("shows.csv", SHOWS.as_bytes())]);
+    b.doc()
+        .edit(vec![(0, 1, "Also Bad".into())])
+        .unwrap_or_else(|e| panic_on(e));
+    let to = b.dir.path().join("errors.csv");
+    let input = CheckInput {
+        files: vec![(Arc::clone(b.doc().source()), Arc::clone(b.doc().edits()))],
+    };
+    let n = export_errors(&input, 0, &validate::Options::default(), &to)
+        .unwrap_or_else(|e| panic_on(e));
+    assert_eq!(n, 2);
+    let text = std::fs::read_to_string(&to).unwrap_or_default();
+    assert!(text.contains("SH1,Also Bad,"), "{text}");
+    assert!(text.contains("[bad_format]"), "{text}");
+}
+
+#[test]
 fn duplicate_keys_clear_when_one_is_renamed() {
     let body = "show_key,slug,title,audience,station,language\nSH1,a,A,national,,en\nSH1,b,B,national,,en\n";
     let mut b = Bench::open(&[("s.csv", body.as_bytes())]);

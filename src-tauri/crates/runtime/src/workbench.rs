@@ -1,0 +1,821 @@
+//! The workbench session every surface shares: files open for fixing, each validated
+//! in the background (one pass over all open files, restarted when a file is opened
+//! or a cell changes), with progress to a listener. Inputs and outputs are the IPC
+//! types (ts-rs); windows of rows go out in a compact binary form ([`encode_window`]).
+
+use metasync_engine::finding::{Finding, Severity};
+use metasync_engine::validate;
+use metasync_engine::workbench::{
+    self, CheckInput, Document, Fix, Progress, SaveFormat, Scope, Source, View, WindowRow,
+    WorkbenchError,
+};
+use metasync_engine::Code;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use ts_rs::TS;
+
+/// How often progress is reported during a pass (the window wants ≥ 4 a second).
+pub const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+/// Files open at once.
+pub const MAX_OPEN_FILES: usize = 16;
+
+/// A file as the window shows it.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct FileSummary {
+    pub id: u32,
+    pub name: String,
+    pub path: String,
+    pub entity_type: Option<String>,
+    pub encoding: String,
+    pub delimiter: String,
+    pub header: Vec<String>,
+    /// Rows readable now (all once indexed).
+    pub rows: u64,
+    pub valid: u64,
+    pub invalid: u64,
+    pub warnings: u64,
+    pub blank_rows: u64,
+    pub counts: Vec<CodeCount>,
+    pub file_findings: Vec<FindingView>,
+    pub unusable: Option<String>,
+    /// A validation pass is running over it.
+    pub checking: bool,
+    pub edited_cells: u64,
+    pub can_undo: bool,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct CodeCount {
+    pub code: String,
+    pub count: u64,
+}
+
+/// One finding, with the header position of the cell it points at.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct FindingView {
+    pub code: String,
+    pub severity: String,
+    /// 0-based data row, as the grid counts.
+    pub row: Option<u64>,
+    pub line: Option<u64>,
+    pub column: Option<String>,
+    pub column_index: Option<u32>,
+    pub value: Option<String>,
+    pub message: String,
+    pub hint: String,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct FileProgress {
+    pub id: u32,
+    pub rows: u64,
+    pub bytes: u64,
+    pub size: u64,
+}
+
+/// What the listener hears.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum WorkbenchEvent {
+    /// During a pass, every [`PROGRESS_EVERY`].
+    Progress { files: Vec<FileProgress> },
+    /// A pass finished: every open file as it now stands.
+    Checked { files: Vec<FileSummary> },
+    /// A pass failed (not cancelled).
+    Failed { message: String },
+}
+
+/// Which rows the grid shows.
+#[derive(Debug, Clone, Deserialize, TS)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ViewArg {
+    All,
+    Invalid,
+    Code { code: String },
+}
+
+/// A bulk fix.
+#[derive(Debug, Clone, Deserialize, TS)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FixArg {
+    Replace { find: String, with: String },
+    Trim,
+    Set { value: String },
+    FillDown,
+    Typography,
+    UsDate,
+    SlugFromTitle,
+    DurationSeconds,
+}
+
+/// The cells a bulk fix looks at: a column, or the cells a finding code points at
+/// (optionally in one column).
+#[derive(Debug, Clone, Deserialize, TS)]
+pub struct ScopeArg {
+    pub column: Option<u32>,
+    pub code: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct FixPreviewView {
+    pub cells: u64,
+    pub samples: Vec<FixSample>,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct FixSample {
+    pub row: u64,
+    pub column: u32,
+    pub before: String,
+    pub after: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum SaveFormatArg {
+    Original,
+    Utf8,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct Saved {
+    pub path: String,
+    pub bytes: u64,
+}
+
+/// A refusal the window shows as is.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkbenchFault {
+    #[error("no open file has id {0}")]
+    NoSuchFile(u32),
+    #[error("{0} is already open")]
+    AlreadyOpen(String),
+    #[error("at most {MAX_OPEN_FILES} files can be open at once; close one first")]
+    TooMany,
+    #[error("{0}")]
+    BadArgument(String),
+    #[error(transparent)]
+    Engine(#[from] WorkbenchError),
+}
+
+type Listener = Arc<dyn Fn(WorkbenchEvent) + Send + Sync>;
+
+struct Open {
+    id: u32,
+    doc: Document,
+}
+
+#[derive(Default)]
+struct State {
+    files: Vec<Open>,
+    next_id: u32,
+    generation: u64,
+    running: Option<Arc<Progress>>,
+}
+
+/// The open files of one window (or one CLI run).
+pub struct Workbench {
+    state: Mutex<State>,
+    listener: Mutex<Option<Listener>>,
+    opts: validate::Options,
+}
+
+impl Default for Workbench {
+    fn default() -> Self {
+        Self::new(validate::Options::default())
+    }
+}
+
+impl Workbench {
+    pub fn new(opts: validate::Options) -> Self {
+        Self {
+            state: Mutex::default(),
+            listener: Mutex::new(None),
+            opts,
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Where events go (the window's channel). Replaces any earlier listener.
+    pub fn listen(&self, f: impl Fn(WorkbenchEvent) + Send + Sync + 'static) {
+        *self
+            .listener
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(f));
+    }
+
+    fn emit(&self, e: WorkbenchEvent) {
+        let l = self
+            .listener
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if let Some(l) = l {
+            l(e);
+        }
+    }
+
+    /// Open files (from a drop, the dialog or the command line) and start validating.
+    /// A file that cannot be read is refused with its reason; the others open.
+    pub fn open_paths(self: &Arc<Self>, paths: &[PathBuf]) -> Vec<Result<FileSummary, String>> {
+        let mut out = Vec::new();
+        let mut opened = false;
+        for p in paths {
+            let r = self.open_one(p);
+            opened |= r.is_ok();
+            out.push(r.map_err(|e| e.to_string()));
+        }
+        if opened {
+            self.start_check();
+        }
+        let st = self.state();
+        out.into_iter()
+            .map(|r| {
+                r.map(|id| {
+                    st.files
+                        .iter()
+                        .find(|f| f.id == id)
+                        .map(|f| summary(f, st.running.is_some()))
+                })
+            })
+            .map(|r| r.and_then(|s| s.ok_or_else(|| "the file was closed".to_string())))
+            .collect()
+    }
+
+    fn open_one(&self, path: &Path) -> Result<u32, WorkbenchFault> {
+        let path = path.canonicalize().map_err(|e| {
+            WorkbenchFault::Engine(WorkbenchError::Io {
+                path: path.to_owned(),
+                source: e,
+            })
+        })?;
+        {
+            let st = self.state();
+            if st.files.iter().any(|f| f.doc.source().path == path) {
+                return Err(WorkbenchFault::AlreadyOpen(path.display().to_string()));
+            }
+            if st.files.len() >= MAX_OPEN_FILES {
+                return Err(WorkbenchFault::TooMany);
+            }
+        }
+        // Sniffing reads a little; done outside the lock.
+        let doc = Document::new(Source::open(&path)?);
+        let mut st = self.state();
+        let id = st.next_id;
+        st.next_id += 1;
+        st.files.push(Open { id, doc });
+        Ok(id)
+    }
+
+    pub fn close(self: &Arc<Self>, id: u32) -> Result<(), WorkbenchFault> {
+        {
+            let mut st = self.state();
+            let before = st.files.len();
+            st.files.retain(|f| f.id != id);
+            if st.files.len() == before {
+                return Err(WorkbenchFault::NoSuchFile(id));
+            }
+        }
+        // References to the closed file no longer hold: check the rest again.
+        self.start_check();
+        Ok(())
+    }
+
+    /// Stop the running pass, if any (the files keep what the last full pass found).
+    pub fn cancel(&self) {
+        if let Some(p) = self.state().running.take() {
+            p.cancel.store(true, Ordering::Relaxed);
+        }
+    }
+
+    pub fn files(&self) -> Vec<FileSummary> {
+        let st = self.state();
+        let checking = st.running.is_some();
+        st.files.iter().map(|f| summary(f, checking)).collect()
+    }
+
+    fn with_doc<T>(
+        &self,
+        id: u32,
+        f: impl FnOnce(&mut Document) -> Result<T, WorkbenchFault>,
+    ) -> Result<T, WorkbenchFault> {
+        let mut st = self.state();
+        let open = st
+            .files
+            .iter_mut()
+            .find(|f| f.id == id)
+            .ok_or(WorkbenchFault::NoSuchFile(id))?;
+        f(&mut open.doc)
+    }
+
+    /// Rows `[start, start + count)` of a view, encoded for the grid.
+    pub fn rows(
+        &self,
+        id: u32,
+        view: &ViewArg,
+        start: u64,
+        count: u32,
+    ) -> Result<Vec<u8>, WorkbenchFault> {
+        let view = view_of(view)?;
+        self.with_doc(id, |d| {
+            let total = d.view_len(view);
+            let rows = d.window(view, start, count as usize)?;
+            Ok(encode_window(total, &rows))
+        })
+    }
+
+    pub fn row_findings(&self, id: u32, row: u64) -> Result<Vec<FindingView>, WorkbenchFault> {
+        let row = row_index(row)?;
+        self.with_doc(id, |d| {
+            Ok(d.findings(row).iter().map(|f| finding_view(d, f)).collect())
+        })
+    }
+
+    /// The next (previous) row with an error, wrapping around.
+    pub fn next_error(
+        &self,
+        id: u32,
+        from: Option<u64>,
+        forward: bool,
+    ) -> Result<Option<u64>, WorkbenchFault> {
+        let from = from.map(row_index).transpose()?;
+        self.with_doc(id, |d| Ok(d.next_invalid(from, forward).map(u64::from)))
+    }
+
+    /// Position of a row in a view (for "go to row" inside a filter), if it is in it.
+    pub fn position_in_view(
+        &self,
+        id: u32,
+        view: &ViewArg,
+        row: u64,
+    ) -> Result<Option<u64>, WorkbenchFault> {
+        let view = view_of(view)?;
+        let r = row_index(row)?;
+        self.with_doc(id, |d| {
+            Ok(match view {
+                View::All => (row < d.view_len(View::All)).then_some(row),
+                v => d.view(v).binary_search(&r).ok().map(|p| p as u64),
+            })
+        })
+    }
+
+    /// Set one cell, then validate again.
+    pub fn edit(
+        self: &Arc<Self>,
+        id: u32,
+        row: u64,
+        column: u32,
+        value: String,
+    ) -> Result<u64, WorkbenchFault> {
+        let (r, c) = (row_index(row)?, col_index(column)?);
+        let n = self.with_doc(id, |d| Ok(d.edit(vec![(r, c, value)])?))?;
+        if n > 0 {
+            self.start_check();
+        }
+        Ok(n as u64)
+    }
+
+    pub fn preview_fix(
+        &self,
+        id: u32,
+        fix: &FixArg,
+        scope: &ScopeArg,
+    ) -> Result<FixPreviewView, WorkbenchFault> {
+        let (fix, scope) = (fix_of(fix), scope_of(scope)?);
+        self.with_doc(id, |d| {
+            let p = d.preview_fix(&fix, &scope)?;
+            Ok(FixPreviewView {
+                cells: p.cells,
+                samples: p
+                    .samples
+                    .into_iter()
+                    .map(|(row, column, before, after)| FixSample {
+                        row: u64::from(row),
+                        column: u32::from(column),
+                        before,
+                        after,
+                    })
+                    .collect(),
+            })
+        })
+    }
+
+    pub fn apply_fix(
+        self: &Arc<Self>,
+        id: u32,
+        fix: &FixArg,
+        scope: &ScopeArg,
+    ) -> Result<u64, WorkbenchFault> {
+        let (fix, scope) = (fix_of(fix), scope_of(scope)?);
+        let n = self.with_doc(id, |d| Ok(d.apply_fix(&fix, &scope)?))?;
+        if n > 0 {
+            self.start_check();
+        }
+        Ok(n as u64)
+    }
+
+    pub fn undo(self: &Arc<Self>, id: u32) -> Result<u64, WorkbenchFault> {
+        let n = self.with_doc(id, |d| Ok(d.undo()))?;
+        if n > 0 {
+            self.start_check();
+        }
+        Ok(n as u64)
+    }
+
+    /// Write the corrected file to `to` (never over the original).
+    pub fn save(&self, id: u32, to: &Path, format: SaveFormatArg) -> Result<Saved, WorkbenchFault> {
+        let format = match format {
+            SaveFormatArg::Original => SaveFormat::Original,
+            SaveFormatArg::Utf8 => SaveFormat::Utf8,
+        };
+        // The write runs on a snapshot, without holding the session.
+        let (src, edits) =
+            self.with_doc(id, |d| Ok((Arc::clone(d.source()), Arc::clone(d.edits()))))?;
+        let doc = DocSnapshot { src, edits };
+        let bytes = doc.save(to, format)?;
+        Ok(Saved {
+            path: to.display().to_string(),
+            bytes,
+        })
+    }
+
+    /// Write the rows that still have errors as `validate --errors-out` does.
+    pub fn export_errors(&self, id: u32, to: &Path) -> Result<u64, WorkbenchFault> {
+        let (input, index) = {
+            let st = self.state();
+            let index = st
+                .files
+                .iter()
+                .position(|f| f.id == id)
+                .ok_or(WorkbenchFault::NoSuchFile(id))?;
+            (input_of(&st), index)
+        };
+        Ok(workbench::export_errors(&input, index, &self.opts, to)?)
+    }
+
+    /// Start a pass over every open file, replacing the running one.
+    fn start_check(self: &Arc<Self>) {
+        let (input, ids, generation, progress) = {
+            let mut st = self.state();
+            if let Some(p) = st.running.take() {
+                p.cancel.store(true, Ordering::Relaxed);
+            }
+            st.generation += 1;
+            if st.files.is_empty() {
+                return;
+            }
+            let progress = Arc::new(Progress::new(st.files.len()));
+            st.running = Some(Arc::clone(&progress));
+            let ids: Vec<(u32, u64)> = st
+                .files
+                .iter()
+                .map(|f| (f.id, f.doc.source().size))
+                .collect();
+            (input_of(&st), ids, st.generation, progress)
+        };
+        let this = Arc::clone(self);
+        std::thread::spawn(move || {
+            let done = Arc::new(AtomicBool::new(false));
+            let ticker = {
+                let (this, done, progress, ids) = (
+                    Arc::clone(&this),
+                    Arc::clone(&done),
+                    Arc::clone(&progress),
+                    ids.clone(),
+                );
+                std::thread::spawn(move || {
+                    while !done.load(Ordering::Relaxed) && !progress.cancel.load(Ordering::Relaxed)
+                    {
+                        let files = ids
+                            .iter()
+                            .enumerate()
+                            .map(|(i, &(id, size))| FileProgress {
+                                id,
+                                rows: progress.rows[i].load(Ordering::Relaxed),
+                                bytes: progress.bytes[i].load(Ordering::Relaxed),
+                                size,
+                            })
+                            .collect();
+                        this.emit(WorkbenchEvent::Progress { files });
+                        std::thread::sleep(PROGRESS_EVERY);
+                    }
+                })
+            };
+            let result = workbench::check(&input, &this.opts, &progress);
+            done.store(true, Ordering::Relaxed);
+            let _ = ticker.join();
+            let event = {
+                let mut st = this.state();
+                if st.generation != generation {
+                    return; // a newer pass owns the files now
+                }
+                st.running = None;
+                match result {
+                    Ok(checked) => {
+                        for ((id, _), c) in ids.iter().zip(checked) {
+                            if let Some(f) = st.files.iter_mut().find(|f| f.id == *id) {
+                                f.doc.set_checked(c);
+                            }
+                        }
+                        WorkbenchEvent::Checked {
+                            files: st.files.iter().map(|f| summary(f, false)).collect(),
+                        }
+                    }
+                    Err(WorkbenchError::Cancelled) => return,
+                    Err(e) => WorkbenchEvent::Failed {
+                        message: e.to_string(),
+                    },
+                }
+            };
+            this.emit(event);
+        });
+    }
+
+    /// Wait until no pass is running (for the CLI and tests).
+    pub fn wait(&self) {
+        while self.state().running.is_some() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// A document's file and edits, saved without the session lock.
+struct DocSnapshot {
+    src: Arc<Source>,
+    edits: Arc<workbench::Edits>,
+}
+
+impl DocSnapshot {
+    fn save(&self, to: &Path, format: SaveFormat) -> Result<u64, WorkbenchError> {
+        workbench::save_snapshot(&self.src, &self.edits, to, format)
+    }
+}
+
+fn input_of(st: &State) -> CheckInput {
+    CheckInput {
+        files: st
+            .files
+            .iter()
+            .map(|f| (Arc::clone(f.doc.source()), Arc::clone(f.doc.edits())))
+            .collect(),
+    }
+}
+
+fn row_index(row: u64) -> Result<u32, WorkbenchFault> {
+    u32::try_from(row)
+        .map_err(|_| WorkbenchFault::BadArgument(format!("row {row} is out of range")))
+}
+
+fn col_index(c: u32) -> Result<u16, WorkbenchFault> {
+    u16::try_from(c).map_err(|_| WorkbenchFault::BadArgument(format!("column {c} is out of range")))
+}
+
+fn code_of(s: &str) -> Result<Code, WorkbenchFault> {
+    s.parse::<Code>().map_err(WorkbenchFault::BadArgument)
+}
+
+fn view_of(v: &ViewArg) -> Result<View, WorkbenchFault> {
+    Ok(match v {
+        ViewArg::All => View::All,
+        ViewArg::Invalid => View::Invalid,
+        ViewArg::Code { code } => View::Code(code_of(code)?),
+    })
+}
+
+fn fix_of(f: &FixArg) -> Fix {
+    match f.clone() {
+        FixArg::Replace { find, with } => Fix::Replace { find, with },
+        FixArg::Trim => Fix::Trim,
+        FixArg::Set { value } => Fix::Set { value },
+        FixArg::FillDown => Fix::FillDown,
+        FixArg::Typography => Fix::Typography,
+        FixArg::UsDate => Fix::UsDate,
+        FixArg::SlugFromTitle => Fix::SlugFromTitle,
+        FixArg::DurationSeconds => Fix::DurationSeconds,
+    }
+}
+
+fn scope_of(s: &ScopeArg) -> Result<Scope, WorkbenchFault> {
+    let column = s.column.map(col_index).transpose()?;
+    match (&s.code, column) {
+        (Some(code), column) => Ok(Scope::Code {
+            code: code_of(code)?,
+            column,
+        }),
+        (None, Some(c)) => Ok(Scope::Column(c)),
+        (None, None) => Err(WorkbenchFault::BadArgument(
+            "choose a column or a finding code".into(),
+        )),
+    }
+}
+
+fn finding_view(d: &Document, f: &Finding) -> FindingView {
+    FindingView {
+        code: f.code.as_str().into(),
+        severity: match f.severity {
+            Severity::Error => "error".into(),
+            Severity::Warning => "warning".into(),
+        },
+        row: f.row.map(|r| r.saturating_sub(1)),
+        line: f.line,
+        column: f.column.clone(),
+        column_index: d.column_of(f).map(u32::from),
+        value: f.value.clone(),
+        message: f.message.clone(),
+        hint: f.hint.clone(),
+    }
+}
+
+fn summary(f: &Open, checking: bool) -> FileSummary {
+    let d = &f.doc;
+    let src = d.source();
+    let c = d.checked();
+    FileSummary {
+        id: f.id,
+        name: src.path.file_name().map_or_else(
+            || src.path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        ),
+        path: src.path.display().to_string(),
+        entity_type: c.entity_type.map(|t| t.to_string()),
+        encoding: src.encoding.as_str().into(),
+        delimiter: src.delimiter.as_str().into(),
+        header: src.header.clone(),
+        rows: src.rows_indexed(),
+        valid: c.valid,
+        invalid: c.invalid,
+        warnings: c.warnings,
+        blank_rows: c.blank_rows,
+        counts: c
+            .counts
+            .iter()
+            .map(|(code, &count)| CodeCount {
+                code: code.as_str().into(),
+                count,
+            })
+            .collect(),
+        file_findings: c.file_findings.iter().map(|x| finding_view(d, x)).collect(),
+        unusable: c.unusable.clone(),
+        checking,
+        edited_cells: d.edited_cells() as u64,
+        can_undo: d.can_undo(),
+    }
+}
+
+/// A window of rows as bytes, little-endian:
+/// `u32 total, u32 count`, then per row `u32 row, u8 status, u16 cells`, then per
+/// cell `u8 flags, u32 length, UTF-8 bytes`. Status and flag bits are
+/// [`workbench::status`]'s. Decoded by `ui/src/backend/rows.ts`.
+pub fn encode_window(total: u64, rows: &[WindowRow]) -> Vec<u8> {
+    let size: usize = rows
+        .iter()
+        .map(|r| 7 + r.cells.iter().map(|c| 5 + c.len()).sum::<usize>())
+        .sum();
+    let mut out = Vec::with_capacity(8 + size);
+    out.extend_from_slice(&u32::try_from(total).unwrap_or(u32::MAX).to_le_bytes());
+    out.extend_from_slice(&u32::try_from(rows.len()).unwrap_or(u32::MAX).to_le_bytes());
+    for r in rows {
+        out.extend_from_slice(&r.row.to_le_bytes());
+        out.push(r.status);
+        let n = r.cells.len().max(r.flags.len());
+        out.extend_from_slice(&u16::try_from(n).unwrap_or(u16::MAX).to_le_bytes());
+        for i in 0..n {
+            let cell = r.cells.get(i).map_or("", String::as_str);
+            out.push(r.flags.get(i).copied().unwrap_or(0));
+            out.extend_from_slice(&u32::try_from(cell.len()).unwrap_or(u32::MAX).to_le_bytes());
+            out.extend_from_slice(cell.as_bytes());
+        }
+    }
+    out
+}
+
+/// The TypeScript declarations of every type above, as `ui/src/backend/bindings.ts`
+/// holds them (64-bit integers as `number`: row counts stay far below 2^53).
+pub fn typescript_bindings() -> String {
+    let cfg = ts_rs::Config::new().with_large_int("number");
+    let decls = [
+        FileSummary::decl(&cfg),
+        CodeCount::decl(&cfg),
+        FindingView::decl(&cfg),
+        FileProgress::decl(&cfg),
+        WorkbenchEvent::decl(&cfg),
+        ViewArg::decl(&cfg),
+        FixArg::decl(&cfg),
+        ScopeArg::decl(&cfg),
+        FixPreviewView::decl(&cfg),
+        FixSample::decl(&cfg),
+        SaveFormatArg::decl(&cfg),
+        Saved::decl(&cfg),
+    ];
+    let mut out = String::from(
+        "// Generated from the Rust types in src-tauri/crates/runtime/src/workbench.rs by\n\
+         // `make bindings`; `make test` fails when this file is stale. Do not edit.\n\n",
+    );
+    for d in decls {
+        out.push_str("export ");
+        out.push_str(&d);
+        out.push_str("\n\n");
+    }
+    out.truncate(out.trim_end().len());
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    /// The committed bindings match the Rust types. `METASYNC_WRITE_BINDINGS=1`
+    /// rewrites them (what `make bindings` does).
+    #[test]
+    fn typescript_bindings_are_current() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../ui/src/backend/bindings.ts");
+        let want = typescript_bindings();
+        if std::env::var_os("METASYNC_WRITE_BINDINGS").is_some() {
+            std::fs::write(&path, &want).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "ui/src/backend/bindings.ts is stale: run `make bindings`"
+        );
+    }
+
+    #[test]
+    fn a_session_opens_checks_edits_and_reports_progress() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let p = dir.path().join("shows.csv");
+        let mut f = std::fs::File::create(&p).unwrap_or_else(|e| panic!("{e}"));
+        let mut body = String::from("show_key,slug,title,audience,station,language\n");
+        for i in 0..50_000 {
+            body.push_str(&format!("SH{i},s{i},T,national,,en\n"));
+        }
+        body.push_str("SHX,Bad Slug,T,national,,en\n");
+        f.write_all(body.as_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let wb = Arc::new(Workbench::default());
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&events);
+        wb.listen(move |e| {
+            sink.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(e)
+        });
+        let opened = wb.open_paths(&[p.clone(), dir.path().join("missing.csv")]);
+        assert!(opened[0].is_ok());
+        assert!(
+            opened[1].as_ref().is_err_and(|e| e.contains("missing.csv")),
+            "{opened:?}"
+        );
+        wb.wait();
+        let files = wb.files();
+        assert_eq!((files[0].rows, files[0].invalid), (50_001, 1));
+        assert!(matches!(wb.open_paths(&[p])[0], Err(ref e) if e.contains("already open")));
+        let bytes = wb
+            .rows(files[0].id, &ViewArg::Invalid, 0, 10)
+            .unwrap_or_default();
+        assert_eq!(
+            &bytes[..8],
+            &[1, 0, 0, 0, 1, 0, 0, 0],
+            "one row of one in the invalid view"
+        );
+        assert_eq!(
+            wb.next_error(files[0].id, None, true).ok().flatten(),
+            Some(50_000)
+        );
+        assert_eq!(
+            wb.edit(files[0].id, 50_000, 1, "bad-slug".into()).ok(),
+            Some(1)
+        );
+        wb.wait();
+        assert_eq!(wb.files()[0].invalid, 0);
+        let ev = events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        assert!(ev
+            .iter()
+            .any(|e| matches!(e, WorkbenchEvent::Checked { files } if files[0].invalid == 0)));
+        assert!(matches!(
+            wb.rows(99, &ViewArg::All, 0, 1),
+            Err(WorkbenchFault::NoSuchFile(99))
+        ));
+        let bad = ViewArg::Code {
+            code: "nope".into(),
+        };
+        assert!(matches!(
+            wb.rows(files[0].id, &bad, 0, 1),
+            Err(WorkbenchFault::BadArgument(_))
+        ));
+    }
+}
