@@ -1,8 +1,30 @@
+//! Tauri's build step: the app's commands get generated permissions, granted by the
+//! capability files under src-tauri/capabilities (the app package sits at the root).
+
+/// Every command the window may call; nothing else is granted.
+const COMMANDS: &[&str] = &[
+    "workbench_watch",
+    "workbench_open_dialog",
+    "workbench_files",
+    "workbench_close",
+    "workbench_cancel",
+    "workbench_rows",
+    "workbench_row_findings",
+    "workbench_next_error",
+    "workbench_position",
+    "workbench_edit",
+    "workbench_preview_fix",
+    "workbench_apply_fix",
+    "workbench_undo",
+    "workbench_save",
+    "workbench_export_errors",
+    "test_open_paths",
+];
+
 fn main() {
-    // The app package sits at the workspace root (beside tauri.conf.json); its
-    // capabilities live under src-tauri/.
-    let attributes =
-        tauri_build::Attributes::new().capabilities_path_pattern("src-tauri/capabilities/**/*");
+    let attributes = tauri_build::Attributes::new()
+        .capabilities_path_pattern("src-tauri/capabilities/**/*")
+        .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS));
     if let Err(e) = tauri_build::try_build(attributes) {
         eprintln!("tauri build step failed: {e:#}");
         std::process::exit(1);

@@ -1,18 +1,74 @@
-//! The desktop shell: a thin Tauri layer over the engine. Commands delegate; no
-//! business logic lives here.
+//! The desktop shell: a thin Tauri layer over the runtime. Commands delegate; no
+//! business logic lives here. Files reach the workbench one way (`commands::open`)
+//! from a drop, the dialog or the command line.
 
-use tauri::Manager;
+mod commands;
+
+use metasync_runtime::workbench::Workbench;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tauri::{DragDropEvent, Manager, WindowEvent};
 
 pub fn run() {
-    let result = tauri::Builder::default()
-        .setup(|app| {
+    let workbench = Arc::new(Workbench::default());
+    // `metasync-desktop FILE...`: how "Open with" and file associations arrive.
+    let argv: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).filter(|p| p.is_file()).collect();
+    let dropped = Arc::clone(&workbench);
+    let builder = tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
+        .manage(Arc::clone(&workbench))
+        .setup(move |app| {
             if let Some(window) = app.get_webview_window("main") {
                 let _ = window.set_title(&format!("Metasync {}", env!("CARGO_PKG_VERSION")));
             }
+            if !argv.is_empty() {
+                commands::open(&workbench, &argv);
+            }
             Ok(())
         })
-        .run(tauri::generate_context!("tauri.conf.json"));
-    if let Err(e) = result {
+        .on_window_event(move |_, event| {
+            if let WindowEvent::DragDrop(DragDropEvent::Drop { paths, .. }) = event {
+                commands::open(&dropped, paths);
+            }
+        });
+    #[cfg(not(feature = "test-hooks"))]
+    let builder = builder.invoke_handler(tauri::generate_handler![
+        commands::workbench_watch,
+        commands::workbench_open_dialog,
+        commands::workbench_files,
+        commands::workbench_close,
+        commands::workbench_cancel,
+        commands::workbench_rows,
+        commands::workbench_row_findings,
+        commands::workbench_next_error,
+        commands::workbench_position,
+        commands::workbench_edit,
+        commands::workbench_preview_fix,
+        commands::workbench_apply_fix,
+        commands::workbench_undo,
+        commands::workbench_save,
+        commands::workbench_export_errors,
+    ]);
+    #[cfg(feature = "test-hooks")]
+    let builder = builder.invoke_handler(tauri::generate_handler![
+        commands::workbench_watch,
+        commands::workbench_open_dialog,
+        commands::workbench_files,
+        commands::workbench_close,
+        commands::workbench_cancel,
+        commands::workbench_rows,
+        commands::workbench_row_findings,
+        commands::workbench_next_error,
+        commands::workbench_position,
+        commands::workbench_edit,
+        commands::workbench_preview_fix,
+        commands::workbench_apply_fix,
+        commands::workbench_undo,
+        commands::workbench_save,
+        commands::workbench_export_errors,
+        commands::test_open_paths,
+    ]);
+    if let Err(e) = builder.run(tauri::generate_context!("tauri.conf.json")) {
         eprintln!("Metasync could not start: {e}");
         std::process::exit(1);
     }

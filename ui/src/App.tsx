@@ -1,0 +1,260 @@
+// The workbench window: open files, see every problem in place, fix them, save.
+import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { useEffect, useRef, useState } from "react";
+import { backend, type FileProgress, type FileSummary, type FindingView, type ViewArg } from "./backend";
+import { FixPanel } from "./FixPanel";
+import { Grid, type GridHandle } from "./grid/Grid";
+import { viewLabel } from "./labels";
+
+export function App() {
+  const qc = useQueryClient();
+  const files = useQuery({ queryKey: ["files"], queryFn: backend.files });
+  const [progress, setProgress] = useState<Record<number, FileProgress>>({});
+  const [generation, setGeneration] = useState(0);
+  const [activeId, setActiveId] = useState<number | null>(null);
+  const [message, setMessage] = useState<string | null>(null);
+
+  useEffect(() => {
+    void backend.watch((e) => {
+      if (e.kind === "progress") {
+        setProgress(Object.fromEntries(e.files.map((f) => [f.id, f])));
+        void qc.invalidateQueries({ queryKey: ["files"] });
+      } else if (e.kind === "checked") {
+        setProgress({});
+        qc.setQueryData(["files"], e.files);
+        setGeneration((g) => g + 1);
+      } else {
+        setMessage(e.message);
+      }
+    });
+    // Files handed over before the page listened (command line, an early drop).
+    void qc.invalidateQueries({ queryKey: ["files"] });
+  }, [qc]);
+
+  const list = files.data ?? [];
+  const active = list.find((f) => f.id === activeId) ?? list[0] ?? null;
+
+  const open = async () => {
+    const results = await backend.openDialog();
+    const errors = results.filter((r) => r.error).map((r) => r.error);
+    setMessage(errors.length ? errors.join("\n") : null);
+    const opened = results.find((r) => r.ok)?.ok;
+    if (opened) setActiveId(opened.id);
+    void qc.invalidateQueries({ queryKey: ["files"] });
+  };
+
+  return (
+    <div className="app">
+      <header>
+        <h1>Metasync</h1>
+        <nav className="tabs">
+          {list.map((f) => (
+            <button
+              key={f.id}
+              className={"tab" + (active?.id === f.id ? " active" : "")}
+              onClick={() => setActiveId(f.id)}
+              title={f.path}
+            >
+              {f.name}
+              {f.invalid > 0 && <span className="badge">{f.invalid.toLocaleString("en-US")}</span>}
+            </button>
+          ))}
+        </nav>
+        <button onClick={open}>Open files…</button>
+      </header>
+      {message && (
+        <div className="message" role="alert">
+          {message} <button onClick={() => setMessage(null)}>Dismiss</button>
+        </div>
+      )}
+      {active ? (
+        <Workspace key={active.id} file={active} progress={progress[active.id]} generation={generation} onMessage={setMessage} />
+      ) : (
+        <section className="drop" aria-label="Drop zone">
+          <p>
+            <strong>Drop CSV files here</strong>, or <button onClick={open}>open them</button>.
+          </p>
+          <p>Shows, seasons, episodes and assets, as exported from a spreadsheet: every problem is highlighted in place.</p>
+        </section>
+      )}
+    </div>
+  );
+}
+
+function Workspace(props: {
+  file: FileSummary;
+  progress: FileProgress | undefined;
+  generation: number;
+  onMessage(m: string | null): void;
+}) {
+  const { file, progress, generation, onMessage } = props;
+  const qc = useQueryClient();
+  const [view, setView] = useState<ViewArg>({ kind: "all" });
+  const [selected, setSelected] = useState<{ row: number; column: number | null } | null>(null);
+  const [goTo, setGoTo] = useState("");
+  const [editGen, setEditGen] = useState(0);
+  const grid = useRef<GridHandle>(null);
+  const gen = generation * 1000 + editGen;
+
+  const findings = useQuery({
+    queryKey: ["findings", file.id, selected?.row, gen],
+    queryFn: () => (selected ? backend.rowFindings(file.id, selected.row) : Promise.resolve([] as FindingView[])),
+  });
+
+  const fail = (e: unknown) => onMessage(String(e));
+  const refresh = () => {
+    setEditGen((g) => g + 1);
+    void qc.invalidateQueries({ queryKey: ["files"] });
+  };
+
+  const show = async (row: number) => {
+    const pos = await backend.position(file.id, view, row);
+    if (pos === null) {
+      setView({ kind: "all" });
+      setTimeout(() => grid.current?.scrollToPosition(row), 0);
+    } else grid.current?.scrollToPosition(pos);
+    setSelected({ row, column: null });
+  };
+
+  const jump = async (forward: boolean) => {
+    const next = await backend.nextError(file.id, selected?.row ?? null, forward).catch(fail);
+    if (next != null) await show(next);
+  };
+
+  const pct = progress && progress.size > 0 ? Math.min(100, Math.round((progress.bytes / progress.size) * 100)) : null;
+  return (
+    <main className="workspace">
+      <section className="file-info">
+        <span className="type">{file.entity_type ?? "unknown type"}</span>
+        <span>{file.encoding}</span>
+        <span>delimiter {file.delimiter}</span>
+        <span className="rows">{file.rows.toLocaleString("en-US")} rows</span>
+        {file.checking || pct !== null ? (
+          <span className="checking">
+            validating… {progress ? `${progress.rows.toLocaleString("en-US")} rows` : ""} {pct !== null ? `${pct}%` : ""}
+            <button onClick={() => void backend.cancel()}>Cancel</button>
+          </span>
+        ) : (
+          <span className={file.invalid ? "errors" : "ok"} data-testid="error-count">
+            {file.invalid.toLocaleString("en-US")} rows with errors
+          </span>
+        )}
+        {file.blank_rows > 0 && <span className="note">{file.blank_rows} blank rows skipped</span>}
+        {file.edited_cells > 0 && <span className="note">{file.edited_cells} cells edited</span>}
+      </section>
+      {file.unusable && <div className="message">{file.unusable}</div>}
+      {file.file_findings.length > 0 && (
+        <ul className="file-findings">
+          {file.file_findings.map((f, i) => (
+            <li key={i} className={f.severity}>
+              {f.message} <em>{f.hint}</em>
+            </li>
+          ))}
+        </ul>
+      )}
+      <section className="toolbar">
+        <select
+          aria-label="Filter"
+          value={view.kind === "code" ? `code:${view.code}` : view.kind}
+          onChange={(e) => {
+            const v = e.target.value;
+            setView(v.startsWith("code:") ? { kind: "code", code: v.slice(5) } : ({ kind: v } as ViewArg));
+            grid.current?.scrollToPosition(0);
+          }}
+        >
+          <option value="all">All rows</option>
+          <option value="invalid">Rows with errors</option>
+          {file.counts.map((c) => (
+            <option key={c.code} value={`code:${c.code}`}>
+              {viewLabel(c.code)} ({c.count.toLocaleString("en-US")})
+            </option>
+          ))}
+        </select>
+        <button onClick={() => void jump(false)}>◀ Previous error</button>
+        <button onClick={() => void jump(true)}>Next error ▶</button>
+        <form
+          onSubmit={(e) => {
+            e.preventDefault();
+            const n = Number(goTo.replace(/[, ]/g, ""));
+            if (Number.isInteger(n) && n >= 1 && n <= file.rows) void show(n - 1);
+            else onMessage(`Row ${goTo} does not exist: the file has ${file.rows.toLocaleString("en-US")} rows.`);
+          }}
+        >
+          <input aria-label="Go to row" placeholder="Go to row" value={goTo} onChange={(e) => setGoTo(e.target.value)} />
+        </form>
+        <button disabled={!file.can_undo} onClick={() => void backend.undo(file.id).then(refresh, fail)}>
+          Undo
+        </button>
+        <SaveButtons id={file.id} encoding={file.encoding} onMessage={onMessage} />
+      </section>
+      <div className="counts">
+        {file.counts.map((c) => (
+          <button key={c.code} className="count" onClick={() => setView({ kind: "code", code: c.code })}>
+            {viewLabel(c.code)} <b>{c.count.toLocaleString("en-US")}</b>
+          </button>
+        ))}
+      </div>
+      <div className="body">
+        <Grid
+          ref={grid}
+          file={file}
+          view={view}
+          generation={gen}
+          selected={selected}
+          onSelect={(row, column) => setSelected({ row, column })}
+          onEdit={(row, column, value) => void backend.edit(file.id, row, column, value).then(refresh, fail)}
+        />
+        <aside className="side">
+          {selected ? (
+            <>
+              <h3>Row {(selected.row + 1).toLocaleString("en-US")}</h3>
+              {(findings.data ?? []).length === 0 && <p>No problems in this row.</p>}
+              {(findings.data ?? []).map((f, i) => (
+                <div key={i} className={"finding " + f.severity}>
+                  <div>
+                    <b>{f.column ?? "row"}</b>: {f.message}
+                  </div>
+                  <div className="hint">{f.hint}</div>
+                </div>
+              ))}
+              <p className="tip">Double-click a cell to edit it; Enter keeps the change.</p>
+            </>
+          ) : (
+            <p className="tip">Select a row to see its problems.</p>
+          )}
+          <FixPanel file={file} onDone={refresh} onMessage={onMessage} />
+        </aside>
+      </div>
+    </main>
+  );
+}
+
+function SaveButtons(props: { id: number; encoding: string; onMessage(m: string | null): void }) {
+  const [format, setFormat] = useState<"original" | "utf8">("original");
+  const save = async () => {
+    try {
+      const s = await backend.save(props.id, format);
+      if (s) props.onMessage(`Saved ${s.path} (${s.bytes.toLocaleString("en-US")} bytes).`);
+    } catch (e) {
+      props.onMessage(String(e));
+    }
+  };
+  const exportErrors = async () => {
+    try {
+      const s = await backend.exportErrors(props.id);
+      if (s) props.onMessage(`Exported ${s.bytes.toLocaleString("en-US")} rows with errors to ${s.path}.`);
+    } catch (e) {
+      props.onMessage(String(e));
+    }
+  };
+  return (
+    <span className="save">
+      <select aria-label="Save as" value={format} onChange={(e) => setFormat(e.target.value as "original" | "utf8")}>
+        <option value="original">As the original ({props.encoding})</option>
+        <option value="utf8">UTF-8, commas</option>
+      </select>
+      <button onClick={() => void save()}>Save corrected file</button>
+      <button onClick={() => void exportErrors()}>Export errors</button>
+    </span>
+  );
+}
