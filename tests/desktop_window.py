@@ -2,13 +2,18 @@
 """Drives the real desktop window through tauri-driver and WebKitWebDriver (W3C
 WebDriver over HTTP; standard library only). Run inside a display and a D-Bus session:
 
-    xvfb-run -a dbus-run-session -- python3 tests/desktop_window.py target/debug/metasync-desktop
+    xvfb-run -a dbus-run-session -- python3 tests/desktop_window.py APP METASYNC
 
-(D-Bus inside the display, so the services it starts can open it.)
+APP is a `metasync-desktop` built with the `test-hooks` feature (files open through the
+same Rust path a drop takes, and saves go to a folder instead of a native dialog);
+METASYNC is the CLI, used to make the files and to check the saved one.
 
-Starts tauri-driver on free loopback ports, opens the app, checks what the window
-shows, saves a screenshot to target/desktop-window.png and stops everything."""
-import base64, http.client, json, os, socket, subprocess, sys, time, urllib.error, urllib.request
+The workbench, as staff use it: a broken episode file is opened → its error count and
+a highlighted cell show → filter to errors → fix a cell → the count drops → bulk-fix a
+column of US dates → save the corrected file → `metasync validate` accepts it. Then a
+1,000,000-row file: jump to row 900,000 and read its key from the grid. Screenshots
+of each screen go to target/desktop/."""
+import base64, csv, http.client, json, os, shutil, socket, subprocess, sys, tempfile, time, urllib.error, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -55,10 +60,48 @@ class WebDriver:
         raise AssertionError("tauri-driver did not come up")
 
 
+ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
+BROKEN_ROWS = 200
+US_DATES = range(10, 20)  # 0-based rows whose premiered_on is written M/D/YYYY
+BAD_SLUG_ROW = 5
+
+
+def make_files(cli, tmp):
+    """A broken episode file (a bad slug, ten US dates) and a 1M-row clean one."""
+    broken = os.path.join(tmp, "episodes-broken.csv")
+    subprocess.run([cli, "gen", "--type", "episode", "--rows", str(BROKEN_ROWS), "--seed", "3", "--out", broken], check=True)
+    with open(broken, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    head = rows[0]
+    slug, prem = head.index("slug"), head.index("premiered_on")
+    rows[1 + BAD_SLUG_ROW][slug] = "Bad Slug"
+    for r in US_DATES:
+        y, m, d = rows[1 + r][prem].split("-")
+        rows[1 + r][prem] = f"{int(m)}/{int(d)}/{y}"
+    with open(broken, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f, lineterminator="\r\n").writerows(rows)
+    big = os.path.join(tmp, "episodes-1m.csv")
+    subprocess.run([cli, "gen", "--type", "episode", "--rows", "1000000", "--seed", "5", "--out", big], check=True)
+    key = None
+    with open(big, newline="", encoding="utf-8") as f:
+        for i, row in enumerate(csv.reader(f)):
+            if i == 900_000:  # the header is line 0: data row 900,000
+                key = row[0]
+                break
+    return broken, big, key, head
+
+
 def main():
     app = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "target/debug/metasync-desktop"))
+    cli = os.path.abspath(sys.argv[2] if len(sys.argv) > 2 else os.path.join(ROOT, "target/debug/metasync"))
+    tmp = tempfile.mkdtemp(prefix="metasync-window-")
+    shots = os.path.join(ROOT, "target", "desktop")
+    os.makedirs(shots, exist_ok=True)
+    broken, big, big_key, head = make_files(cli, tmp)
+    saves = os.path.join(tmp, "saved")
+    os.makedirs(saves)
     port, native = free_port(), free_port()
-    env = dict(os.environ, LIBGL_ALWAYS_SOFTWARE="1")
+    env = dict(os.environ, LIBGL_ALWAYS_SOFTWARE="1", METASYNC_TEST_SAVE_DIR=saves)
     driver = subprocess.Popen(["tauri-driver", "--port", str(port), "--native-port", str(native)],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     passed, failed = 0, 0
@@ -74,29 +117,148 @@ def main():
 
         def check(name, ok, detail=""):
             nonlocal passed, failed
-            print(("ok   " if ok else "FAIL ") + name + (f": {detail}" if detail and not ok else ""))
-            passed, failed = passed + ok, failed + (not ok)
+            print(("ok   " if ok else "FAIL ") + name + (f": {detail}" if detail and not ok else ""), flush=True)
+            passed, failed = passed + bool(ok), failed + (not ok)
+            return ok
 
-        def text_of(css):
-            el = wd.call("POST", s + "/element", {"using": "css selector", "value": css})
-            return wd.call("GET", f"{s}/element/{list(el.values())[0]}/text")
+        def find_all(css):
+            return [list(e.values())[0] for e in wd.call("POST", s + "/elements", {"using": "css selector", "value": css})]
+
+        def find(css):
+            found = find_all(css)
+            if not found:
+                raise AssertionError(f"nothing matches {css}")
+            return found[0]
+
+        def text(el):
+            return wd.call("GET", f"{s}/element/{el}/text")
+
+        def click(el):
+            wd.call("POST", f"{s}/element/{el}/click", {}, reads=False)
+
+        def type_into(el, keys):
+            wd.call("POST", f"{s}/element/{el}/value", {"text": keys}, reads=False)
+
+        def run(script, *args):
+            return wd.call("POST", s + "/execute/sync", {"script": script, "args": list(args)})
+
+        def invoke(cmd, args):
+            done = wd.call("POST", s + "/execute/async", {
+                "script": "const done = arguments[arguments.length - 1];"
+                          "window.__TAURI_INTERNALS__.invoke(arguments[0], arguments[1])"
+                          ".then(r => done(JSON.stringify(r)), e => done('ERR ' + e));",
+                "args": [cmd, args]}, timeout=120)
+            if isinstance(done, str) and done.startswith("ERR"):
+                raise AssertionError(f"{cmd}: {done}")
+            return json.loads(done)
+
+        def wait_for(what, probe, seconds=60):
+            deadline = time.monotonic() + seconds
+            last = None
+            while time.monotonic() < deadline:
+                try:
+                    last = probe()
+                    if last:
+                        return last
+                except AssertionError as e:
+                    last = e
+                time.sleep(0.1)
+            raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+        def screenshot(name):
+            png = base64.b64decode(wd.call("GET", s + "/screenshot", timeout=30))
+            with open(os.path.join(shots, name + ".png"), "wb") as f:
+                f.write(png)
+            return png
+
+        def error_count():
+            t = text(find("[data-testid=error-count]"))
+            return int(t.split()[0].replace(",", "")) if t.endswith("rows with errors") else None
+
+        def select(label, value):
+            opt = find(f"select[aria-label='{label}'] option[value='{value}']")
+            click(opt)
 
         title = wd.call("GET", s + "/title")
         check("the page is the Metasync UI", title == "Metasync", repr(title))
-        heading = text_of("header h1")
-        check("the header names the app", heading == "Metasync", repr(heading))
-        drop = text_of(".drop")
+        drop = text(find(".drop"))
         check("the drop zone is shown", "Drop CSV files here" in drop, repr(drop))
-        steps = wd.call("POST", s + "/elements", {"using": "css selector", "value": "ol li"})
-        check("the five steps are listed", len(steps) == 5, f"{len(steps)} items")
-        png = base64.b64decode(wd.call("GET", s + "/screenshot", timeout=30))
-        out = os.path.join(ROOT, "target", "desktop-window.png")
-        os.makedirs(os.path.dirname(out), exist_ok=True)
-        with open(out, "wb") as f:
-            f.write(png)
+        png = screenshot("1-drop")
         check("the window renders (screenshot)", png.startswith(b"\x89PNG") and len(png) > 5000, f"{len(png)} bytes")
-    except (OSError, AssertionError) as e:
-        print(f"FAIL the WebDriver conversation broke off: {e!r}")
+
+        # Open the broken file the way a drop does.
+        opened = invoke("test_open_paths", {"paths": [broken]})
+        check("the broken file opens", opened and opened[0]["ok"], repr(opened))
+        n = wait_for("validation", lambda: error_count() is not None and error_count())
+        check("the error count shows 11 rows with errors", n == 11, repr(n))
+        bad = find_all(".grid-row .cell.bad")
+        check("a highlighted cell is visible", len(bad) > 0, f"{len(bad)} cells")
+        info = text(find(".file-info"))
+        check("type, encoding and delimiter are shown", "episode" in info.lower() and "UTF-8" in info and "comma" in info, repr(info))
+        screenshot("2-errors")
+
+        select("Filter", "invalid")
+        total = wait_for("the filtered grid", lambda: run("return document.querySelector('.grid').dataset.total") == "11" and "11")
+        rows = wait_for("rows in the filter", lambda: len(find_all(".grid-row")) == 11 and 11)
+        check("filtering to errors leaves the 11 broken rows", total == "11" and rows == 11, f"{total} {rows}")
+        screenshot("3-filtered")
+
+        # Fix the bad slug in place: double-click, type, Enter.
+        slug_col = head.index("slug")
+        cell = find(f".grid-row[data-row='{BAD_SLUG_ROW}'] .cell[data-col='{slug_col}']")
+        check("the bad slug is the highlighted cell", "bad" in run("return arguments[0].className", {ELEMENT: cell}))
+        wd.call("POST", s + "/actions", {"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
+            "actions": [{"type": "pointerMove", "origin": {ELEMENT: cell}, "x": 0, "y": 0},
+                        {"type": "pointerDown", "button": 0}, {"type": "pointerUp", "button": 0},
+                        {"type": "pointerDown", "button": 0}, {"type": "pointerUp", "button": 0}]}]}, reads=False)
+        wd.call("DELETE", s + "/actions", reads=False)
+        editor = wait_for("the cell editor", lambda: find("input.editor"))
+        type_into(editor, "bad-slug\ue007")
+        n = wait_for("revalidation", lambda: error_count() == 10 and 10)
+        check("fixing the cell drops the count to 10", n == 10, repr(n))
+        screenshot("4-edited")
+
+        # Bulk-fix the premiered_on column: preview, then apply.
+        select("Fix column", str(head.index("premiered_on")))
+        select("Fix kind", "us_date")
+        click(find(".fix-actions button"))
+        preview = wait_for("the preview", lambda: text(find("[data-testid=fix-preview]")))
+        check("the preview says 10 cells will change", preview.startswith("10 cells will change"), repr(preview))
+        screenshot("5-bulk-fix")
+        click(find_all(".fix-actions button")[1])
+        n = wait_for("revalidation", lambda: error_count() == 0 and "0")
+        check("the bulk fix clears the last errors", n == "0", repr(n))
+
+        saved = invoke("workbench_save", {"id": opened[0]["ok"]["id"], "format": "original"})
+        check("the corrected file is saved", saved and os.path.exists(saved["path"]), repr(saved))
+        v = subprocess.run([cli, "validate", saved["path"]], capture_output=True, text=True)
+        check("metasync validate accepts the saved file", v.returncode == 0, v.stdout + v.stderr)
+        with open(broken, "rb") as f:
+            original = f.read()
+        check("the original file is untouched", b"Bad Slug" in original)
+
+        # A million rows: open, wait, jump to row 900,000 and read its key.
+        started = time.monotonic()
+        opened = invoke("test_open_paths", {"paths": [big]})
+        tab = wait_for("the new tab", lambda: [t for t in find_all(".tab") if "episodes-1m" in text(t)])
+        click(tab[0])
+        first = wait_for("the first rows", lambda: len(find_all(".grid-row")) > 0 and time.monotonic() - started)
+        print(f"     first rows of the 1M-row file visible after {first:.2f} s", flush=True)
+        wait_for("validation of 1M rows", lambda: error_count() is not None, seconds=240)
+        print(f"     1M rows validated after {time.monotonic() - started:.2f} s", flush=True)
+        goto = find("input[aria-label='Go to row']")
+        type_into(goto, "900000\ue007")
+        # Read as staff see it: the cell's text, and that it lies inside the grid's viewport.
+        probe = """const c = document.querySelector(".grid-row[data-row='899999'] .cell[data-col='0']");
+            if (!c) return null;
+            const g = document.querySelector('.grid').getBoundingClientRect(), r = c.getBoundingClientRect();
+            return {text: c.textContent, inside: r.top >= g.top && r.bottom <= g.bottom};"""
+        seen = wait_for("row 900,000", lambda: run(probe))
+        check("row 900,000 shows its key from the file", seen["text"] == big_key, f"{seen!r} != {big_key!r}")
+        check("row 900,000 is inside the grid's viewport", seen["inside"], repr(seen))
+        screenshot("6-million-rows")
+    except (OSError, AssertionError, subprocess.CalledProcessError) as e:
+        print(f"FAIL the window test broke off: {e!r}")
         failed += 1
     finally:
         if session:
@@ -111,6 +273,7 @@ def main():
             driver.kill()
         if failed or not passed:
             sys.stderr.write(driver.stderr.read().decode(errors="replace")[-4000:])
+        shutil.rmtree(tmp, ignore_errors=True)
     print(f"{passed} passed, {failed} failed")
     return 0 if passed and not failed else 1
 

@@ -102,6 +102,7 @@ export const Grid = forwardRef<GridHandle, Props>(function Grid(props, ref) {
                       key={c}
                       className="cell editor"
                       autoFocus
+                      onFocus={(e) => e.currentTarget.select()}
                       value={editing.value}
                       onChange={(e) => setEditing({ ...editing, value: e.target.value })}
                       onKeyDown={(e) => {
