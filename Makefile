@@ -11,7 +11,7 @@ APT_PACKAGES := build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev libg
 	xvfb xauth dbus-x11 webkit2gtk-driver gnome-keyring libsecret-tools \
 	gcc-mingw-w64-x86-64
 
-.PHONY: demo test deps apt node ui tools moto lint unit windows keychain desktop bench bench-target bench-local bench-sync fuzz clean
+.PHONY: demo app test deps apt node ui uitest bindings tools moto lint unit windows keychain desktop bench bench-target bench-local bench-sync fuzz clean
 
 # The AWS emulator the contract suite runs against (tests start and stop it themselves
 # on a free loopback port). Pinned: the suite's notes list where this moto differs
@@ -29,8 +29,16 @@ demo:
 	@echo "Rejected rows, annotated for Excel: target/demo-rejects/"
 	@echo
 	./target/release/metasync demo --dir target/demo
+	@echo
+	@echo "The desktop app (drop files, fix them in place): make app"
 
-test: deps lint unit windows keychain desktop
+# The desktop app, with any files given: make app FILES="a.csv b.csv".
+# It needs the Tauri system libraries and Node (installed by `make deps`).
+app: apt node ui
+	$(CARGO) build -p metasync-desktop
+	./target/debug/metasync-desktop $(FILES)
+
+test: deps lint uitest unit windows keychain desktop
 	@echo "make test: all passed"
 
 deps: apt node ui tools moto
@@ -57,6 +65,15 @@ tools:
 
 ui:
 	npm --prefix ui run build
+
+# Vitest over the screens' logic (the backend module mocked).
+uitest: node
+	npm --prefix ui test
+
+# Regenerate ui/src/backend/bindings.ts from the Rust IPC types (`make test` fails
+# while it is stale).
+bindings:
+	METASYNC_WRITE_BINDINGS=1 $(CARGO) test -q -p metasync-runtime --lib typescript_bindings_are_current
 
 moto:
 	@if ! .venv/bin/python -c 'import moto, sys; sys.exit(moto.__version__ != "$(MOTO_VERSION)")' 2>/dev/null; then \
@@ -90,11 +107,15 @@ keychain: moto
 	$(CARGO) test --workspace --no-run -q
 	dbus-run-session -- tests/keychain.sh target/debug/metasync
 
-# The real window under Xvfb, driven through tauri-driver and WebKitWebDriver.
-desktop:
-	$(CARGO) build -p metasync-desktop
+# The real window under Xvfb, driven through tauri-driver and WebKitWebDriver. The app
+# is built with `test-hooks` (files open through the drop's Rust path, saves go to a
+# folder: WebDriver can neither drop OS files nor click native dialogs); the CLI comes
+# from the test build. Screenshots land in target/desktop/.
+desktop: ui
+	$(CARGO) test --workspace --no-run -q
+	$(CARGO) build -p metasync-desktop --features test-hooks
 	xvfb-run -a -s "-screen 0 1280x900x24" dbus-run-session -- \
-	  python3 tests/desktop_window.py target/debug/metasync-desktop
+	  python3 tests/desktop_window.py target/debug/metasync-desktop target/debug/metasync
 
 bench:
 	python3 scripts/bench_validate.py

@@ -43,8 +43,14 @@ pub fn open(wb: &Arc<Workbench>, paths: &[PathBuf]) -> Vec<OpenResult> {
     wb.open_paths(paths)
         .into_iter()
         .map(|r| match r {
-            Ok(s) => OpenResult { ok: Some(s), error: None },
-            Err(e) => OpenResult { ok: None, error: Some(e) },
+            Ok(s) => OpenResult {
+                ok: Some(s),
+                error: None,
+            },
+            Err(e) => OpenResult {
+                ok: None,
+                error: Some(e),
+            },
         })
         .collect()
 }
@@ -91,11 +97,17 @@ pub async fn workbench_rows(
     start: u64,
     count: u32,
 ) -> Result<Response, String> {
-    wb.rows(id, &view, start, count).map(Response::new).map_err(msg)
+    wb.rows(id, &view, start, count)
+        .map(Response::new)
+        .map_err(msg)
 }
 
 #[tauri::command]
-pub async fn workbench_row_findings(wb: Wb<'_>, id: u32, row: u64) -> Result<Vec<FindingView>, String> {
+pub async fn workbench_row_findings(
+    wb: Wb<'_>,
+    id: u32,
+    row: u64,
+) -> Result<Vec<FindingView>, String> {
     wb.row_findings(id, row).map_err(msg)
 }
 
@@ -110,7 +122,12 @@ pub async fn workbench_next_error(
 }
 
 #[tauri::command]
-pub async fn workbench_position(wb: Wb<'_>, id: u32, view: ViewArg, row: u64) -> Result<Option<u64>, String> {
+pub async fn workbench_position(
+    wb: Wb<'_>,
+    id: u32,
+    view: ViewArg,
+    row: u64,
+) -> Result<Option<u64>, String> {
     wb.position_in_view(id, &view, row).map_err(msg)
 }
 
@@ -136,7 +153,12 @@ pub async fn workbench_preview_fix(
 }
 
 #[tauri::command]
-pub async fn workbench_apply_fix(wb: Wb<'_>, id: u32, fix: FixArg, scope: ScopeArg) -> Result<u64, String> {
+pub async fn workbench_apply_fix(
+    wb: Wb<'_>,
+    id: u32,
+    fix: FixArg,
+    scope: ScopeArg,
+) -> Result<u64, String> {
     wb.apply_fix(id, &fix, &scope).map_err(msg)
 }
 
@@ -162,7 +184,11 @@ pub async fn workbench_save(
 
 /// Export the rows with errors (annotated) where the user chooses.
 #[tauri::command]
-pub async fn workbench_export_errors(app: AppHandle, wb: Wb<'_>, id: u32) -> Result<Option<Saved>, String> {
+pub async fn workbench_export_errors(
+    app: AppHandle,
+    wb: Wb<'_>,
+    id: u32,
+) -> Result<Option<Saved>, String> {
     let name = suggested_name(&wb, id, "errors")?;
     let Some(to) = pick_save(&app, &name) else {
         return Ok(None);
@@ -180,7 +206,11 @@ fn suggested_name(wb: &Workbench, id: u32, what: &str) -> Result<String, String>
         .into_iter()
         .find(|f| f.id == id)
         .ok_or_else(|| format!("no open file has id {id}"))?;
-    let stem = f.name.rsplit_once('.').map_or(f.name.as_str(), |(s, _)| s).to_string();
+    let stem = f
+        .name
+        .rsplit_once('.')
+        .map_or(f.name.as_str(), |(s, _)| s)
+        .to_string();
     Ok(format!("{stem}.{what}.csv"))
 }
 

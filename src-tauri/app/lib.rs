@@ -12,7 +12,11 @@ use tauri::{DragDropEvent, Manager, WindowEvent};
 pub fn run() {
     let workbench = Arc::new(Workbench::default());
     // `metasync-desktop FILE...`: how "Open with" and file associations arrive.
-    let argv: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).filter(|p| p.is_file()).collect();
+    let argv: Vec<PathBuf> = std::env::args_os()
+        .skip(1)
+        .map(PathBuf::from)
+        .filter(|p| p.is_file())
+        .collect();
     let dropped = Arc::clone(&workbench);
     let builder = tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())

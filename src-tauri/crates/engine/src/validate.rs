@@ -23,6 +23,9 @@ pub struct Options {
     /// Overrides detection from the header.
     pub entity_type: Option<EntityType>,
     pub mapping: Option<Mapping>,
+    /// The (row, line) each data row reports, in order, when the rows checked are a
+    /// selection of a larger file (the workbench re-checking the rows an edit touches).
+    pub renumber: Option<std::sync::Arc<[(u64, u64)]>>,
 }
 
 impl Default for Options {
@@ -31,6 +34,7 @@ impl Default for Options {
             max_findings: 1000,
             entity_type: None,
             mapping: None,
+            renumber: None,
         }
     }
 }
@@ -545,6 +549,11 @@ fn check_file(
                     continue;
                 }
                 row += 1;
+                let (row, line) = opts
+                    .renumber
+                    .as_ref()
+                    .and_then(|m| m.get(usize::try_from(row - 1).ok()?).copied())
+                    .unwrap_or((row, line));
                 if let Err(e) = checker.check(rec, pre, At { row, line }) {
                     sink_error = Some(io::Error::other(e.to_string()));
                     return false;
@@ -964,6 +973,12 @@ impl RowChecker<'_> {
     fn check(&mut self, rec: &csv::ByteRecord, pre: &mut Pre, at: At) -> Checked {
         self.at = at;
         self.findings.clear();
+        // The reader thread numbered rows as it read them; blank records (not data)
+        // and a renumbered selection make that differ from `at`.
+        for f in &mut pre.findings {
+            f.row = Some(at.row);
+            f.line = Some(at.line);
+        }
         self.findings.append(&mut pre.findings);
         if pre.ragged {
             return Ok(());
@@ -1296,6 +1311,24 @@ mod tests {
             f.findings[0].message.starts_with("3 rows have no value"),
             "{:?}",
             f.findings
+        );
+        // Rows after a blank one keep their numbers.
+        let r = Run::of(&[(
+            "s.csv",
+            &format!("{SHOW_HEAD},,,,,\nSH1,Bad Slug,A,national,,en\n"),
+        )]);
+        assert!(
+            r.has(0, Some(1), Code::BadFormat, "slug"),
+            "{:?}",
+            r.findings(0)
+        );
+        assert_eq!(
+            r.file(0)
+                .findings
+                .iter()
+                .find(|f| f.row.is_some())
+                .and_then(|f| f.line),
+            Some(3)
         );
         // A row with one value is data, and broken.
         let r = Run::of(&[("s.csv", &format!("{SHOW_HEAD},,,,,en\n"))]);

@@ -377,7 +377,14 @@ impl Workbench {
         value: String,
     ) -> Result<u64, WorkbenchFault> {
         let (r, c) = (row_index(row)?, col_index(column)?);
-        let n = self.with_doc(id, |d| Ok(d.edit(vec![(r, c, value)])?))?;
+        let opts = &self.opts;
+        let n = self.with_doc(id, |d| {
+            let n = d.edit(vec![(r, c, value)])?;
+            if n > 0 {
+                d.quick_check(opts)?;
+            }
+            Ok(n)
+        })?;
         if n > 0 {
             self.start_check();
         }
@@ -416,7 +423,14 @@ impl Workbench {
         scope: &ScopeArg,
     ) -> Result<u64, WorkbenchFault> {
         let (fix, scope) = (fix_of(fix), scope_of(scope)?);
-        let n = self.with_doc(id, |d| Ok(d.apply_fix(&fix, &scope)?))?;
+        let opts = &self.opts;
+        let n = self.with_doc(id, |d| {
+            let n = d.apply_fix(&fix, &scope)?;
+            if n > 0 {
+                d.quick_check(opts)?;
+            }
+            Ok(n)
+        })?;
         if n > 0 {
             self.start_check();
         }
@@ -424,7 +438,14 @@ impl Workbench {
     }
 
     pub fn undo(self: &Arc<Self>, id: u32) -> Result<u64, WorkbenchFault> {
-        let n = self.with_doc(id, |d| Ok(d.undo()))?;
+        let opts = &self.opts;
+        let n = self.with_doc(id, |d| {
+            let n = d.undo();
+            if n > 0 {
+                d.quick_check(opts)?;
+            }
+            Ok(n)
+        })?;
         if n > 0 {
             self.start_check();
         }
@@ -521,9 +542,10 @@ impl Workbench {
                 st.running = None;
                 match result {
                     Ok(checked) => {
-                        for ((id, _), c) in ids.iter().zip(checked) {
+                        for (((id, _), c), (_, edits)) in ids.iter().zip(checked).zip(&input.files)
+                        {
                             if let Some(f) = st.files.iter_mut().find(|f| f.id == *id) {
-                                f.doc.set_checked(c);
+                                f.doc.set_checked(c, Arc::clone(edits));
                             }
                         }
                         WorkbenchEvent::Checked {

@@ -172,7 +172,105 @@ pub struct Checked {
     findings: HashMap<u32, Vec<Finding>>,
     /// Finding column labels → header position.
     columns: HashMap<String, u16>,
+    /// Rows by the values the file-level rules compare, for the quick re-check.
+    groups: Groups,
 }
+
+/// Rows by hash of their key, and of their (parent, ordinal, segment), sorted by hash:
+/// the rows an edit can make or unmake duplicates of.
+#[derive(Debug, Clone, Default)]
+struct Groups {
+    /// Header positions of the key, parent, ordinal and segment columns.
+    key: Option<usize>,
+    ordinal: Option<(usize, usize, Option<usize>)>,
+    keys: Vec<(u64, u32)>,
+    ordinals: Vec<(u64, u32)>,
+}
+
+impl Groups {
+    fn new(head: &FileHeader<'_>) -> Self {
+        let col = |name: &str| {
+            head.columns
+                .iter()
+                .find(|(f, _)| f.name == name)
+                .map(|&(_, i)| i)
+        };
+        let t = head.entity_type;
+        let parent = t
+            .parent()
+            .map(|(_, c)| c)
+            .or((t == EntityType::Asset).then_some("parent_key"));
+        Self {
+            key: col(t.key_column()),
+            ordinal: match (parent.and_then(col), col("ordinal")) {
+                (Some(p), Some(o)) => Some((p, o, col("segment"))),
+                _ => None,
+            },
+            keys: Vec::new(),
+            ordinals: Vec::new(),
+        }
+    }
+
+    fn hashes<S: AsRef<str>>(&self, cells: &[S]) -> (Option<u64>, Option<u64>) {
+        let cell = |i: usize| cells.get(i).map_or("", |c| trim(c.as_ref()));
+        let key = self
+            .key
+            .map(&cell)
+            .filter(|k| !k.is_empty())
+            .map(|k| hash(&[k]));
+        let ord = self.ordinal.and_then(|(p, o, seg)| {
+            let (p, o) = (cell(p), cell(o));
+            (!p.is_empty() && !o.is_empty()).then(|| hash(&[p, o, seg.map_or("", cell)]))
+        });
+        (key, ord)
+    }
+
+    fn add(&mut self, row: u32, cells: &csv::ByteRecord) {
+        let text: Vec<&str> = cells
+            .iter()
+            .map(|c| std::str::from_utf8(c).unwrap_or(""))
+            .collect();
+        let (k, o) = self.hashes(&text);
+        if let Some(k) = k {
+            self.keys.push((k, row));
+        }
+        if let Some(o) = o {
+            self.ordinals.push((o, row));
+        }
+    }
+
+    fn finish(&mut self) {
+        self.keys.sort_unstable();
+        self.ordinals.sort_unstable();
+    }
+
+    fn rows_with(list: &[(u64, u32)], h: u64, out: &mut Vec<u32>) {
+        let start = list.partition_point(|&(x, _)| x < h);
+        out.extend(
+            list[start..]
+                .iter()
+                .take_while(|&&(x, _)| x == h)
+                .map(|&(_, r)| r),
+        );
+    }
+}
+
+fn hash(parts: &[&str]) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = foldhash::fast::FixedState::with_seed(0x7762).build_hasher();
+    for p in parts {
+        h.write(p.as_bytes());
+        h.write_u8(0xff);
+    }
+    h.finish()
+}
+
+/// Codes the quick re-check cannot judge (it sees one file's selected rows, not the
+/// parents' files): kept from the last full pass.
+const REFERENCE_CODES: [Code; 2] = [Code::ParentUnknown, Code::ParentInvalid];
+
+/// Rows a quick re-check takes at most; beyond that only the full pass runs.
+pub const QUICK_CHECK_MAX_ROWS: usize = 5_000;
 
 /// One row of a window: its cells as text (edits applied) and what is wrong with it.
 #[derive(Debug, Clone)]
@@ -205,6 +303,8 @@ pub struct Document {
     source: Arc<Source>,
     checked: Checked,
     edits: Arc<Edits>,
+    /// The edits the installed findings were computed with.
+    checked_edits: Arc<Edits>,
     undo: Vec<Change>,
     /// Rows per view, computed on demand for the current findings.
     views: HashMap<View, Arc<Vec<u32>>>,
@@ -216,6 +316,7 @@ impl Document {
             source: Arc::new(source),
             checked: Checked::default(),
             edits: Arc::default(),
+            checked_edits: Arc::default(),
             undo: Vec::new(),
             views: HashMap::new(),
         }
@@ -241,10 +342,201 @@ impl Document {
         !self.undo.is_empty()
     }
 
-    /// Install a validation pass's result (from [`check`] over this document's edits).
-    pub fn set_checked(&mut self, checked: Checked) {
+    /// Install a validation pass's result, computed with `edits` (the snapshot the
+    /// pass read).
+    pub fn set_checked(&mut self, checked: Checked, edits: Arc<Edits>) {
         self.checked = checked;
+        self.checked_edits = edits;
         self.views.clear();
+    }
+
+    /// Re-check at once the rows edited since the last full pass and the rows that
+    /// share a key or an (parent, ordinal) with them, before or after the edit. Exact
+    /// for the rules within this file; references to parents keep the last full
+    /// pass's verdict until the next one. Returns the rows re-checked (0 when there
+    /// were too many: the full pass alone decides then).
+    pub fn quick_check(&mut self, opts: &validate::Options) -> Result<usize, WorkbenchError> {
+        if self.checked.status.is_empty() || !self.source.indexed() {
+            return Ok(0);
+        }
+        let delim = self.source.delimiter.byte();
+        let changed: Vec<u32> = self
+            .edits
+            .iter()
+            .filter(|(r, cells)| self.checked_edits.get(r) != Some(*cells))
+            .map(|(&r, _)| r)
+            .chain(
+                self.checked_edits
+                    .keys()
+                    .filter(|r| !self.edits.contains_key(r))
+                    .copied(),
+            )
+            .collect();
+        if changed.is_empty() || changed.len() > QUICK_CHECK_MAX_ROWS {
+            return Ok(0);
+        }
+        let mut rows = changed.clone();
+        for &r in &changed {
+            let (buf, _) = self.source.raw_rows(r, r + 1)?;
+            let raw = parse_first(&buf, delim);
+            for edits in [&self.checked_edits, &self.edits] {
+                let mut cells = raw.clone();
+                for (&c, v) in edits.get(&r).into_iter().flatten() {
+                    let c = usize::from(c);
+                    if c >= cells.len() {
+                        cells.resize(c + 1, String::new());
+                    }
+                    cells[c].clone_from(v);
+                }
+                let (k, o) = self.checked.groups.hashes(&cells);
+                if let Some(k) = k {
+                    Groups::rows_with(&self.checked.groups.keys, k, &mut rows);
+                }
+                if let Some(o) = o {
+                    Groups::rows_with(&self.checked.groups.ordinals, o, &mut rows);
+                }
+            }
+        }
+        rows.sort_unstable();
+        rows.dedup();
+        if rows.len() > QUICK_CHECK_MAX_ROWS {
+            return Ok(0);
+        }
+        // The header, then each row as corrected, one record per line.
+        let first = {
+            let ix = self.source.index();
+            ix.offsets.first().copied().unwrap_or(0)
+        };
+        let mut text = Vec::new();
+        self.source
+            .text
+            .read(0, first, &mut text)
+            .map_err(io_err(&self.source.path))?;
+        let mut checked_rows = Vec::with_capacity(rows.len());
+        let mut blank = Vec::new();
+        for &r in &rows {
+            let cells = self.edits.get(&r);
+            if cells.is_some_and(|c| is_blank_after(&self.source, r, c)) {
+                blank.push(r);
+                continue;
+            }
+            let (buf, _) = self.source.raw_rows(r, r + 1)?;
+            let at = text.len();
+            record::rewrite(
+                &buf,
+                delim,
+                cells
+                    .into_iter()
+                    .flatten()
+                    .map(|(&c, v)| (usize::from(c), v.as_str())),
+                &mut text,
+            );
+            // One record per line: what preceded it (the previous terminator) and what
+            // followed it (blank rows) go.
+            let lead = text[at..]
+                .iter()
+                .take_while(|&&b| b == b'\r' || b == b'\n')
+                .count();
+            text.drain(at..at + lead);
+            let (_, term) = record::split(&text[at..], delim);
+            text.truncate(at + term);
+            text.push(b'\n');
+            checked_rows.push(r);
+        }
+        let renumber: Arc<[(u64, u64)]> = checked_rows
+            .iter()
+            .map(|&r| (u64::from(r) + 1, u64::from(r) + 2))
+            .collect();
+        let opts = validate::Options {
+            renumber: Some(renumber),
+            max_findings: 0,
+            ..opts.clone()
+        };
+        let found: Arc<Mutex<Vec<Vec<Finding>>>> = Arc::default();
+        let sink = Arc::clone(&found);
+        let src = CsvSource::from_reader(&self.source.path, Box::new(io::Cursor::new(text)));
+        validate::validate_sources(vec![(self.source.path.clone(), src)], &opts, move |_| {
+            Ok(Some(
+                Box::new(QuickSink(Arc::clone(&sink))) as Box<dyn RowSink>
+            ))
+        })
+        .map_err(io_err(&self.source.path))?;
+        let found = std::mem::take(
+            &mut *found
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        if found.len() != checked_rows.len() {
+            // The selection did not read back row for row: leave it to the full pass.
+            return Ok(0);
+        }
+        for r in blank {
+            self.replace_row(r, status::BLANK, Vec::new());
+        }
+        for (r, mut fs) in checked_rows.into_iter().zip(found) {
+            fs.retain(|f| !REFERENCE_CODES.contains(&f.code));
+            fs.extend(
+                self.findings(r)
+                    .iter()
+                    .filter(|f| REFERENCE_CODES.contains(&f.code))
+                    .cloned(),
+            );
+            let mut st = 0;
+            for f in &fs {
+                st |= match f.severity {
+                    Severity::Error => status::INVALID,
+                    Severity::Warning => status::WARNING,
+                };
+            }
+            self.replace_row(r, st, fs);
+        }
+        self.views.clear();
+        Ok(rows.len())
+    }
+
+    /// Replace one row's verdict, keeping the file's counts in step.
+    fn replace_row(&mut self, row: u32, st: u8, findings: Vec<Finding>) {
+        let c = &mut self.checked;
+        let Some(slot) = c.status.get_mut(row as usize) else {
+            return;
+        };
+        let old = std::mem::replace(slot, st);
+        let data = |s: u8| s & status::BLANK == 0;
+        let tally = |c: &mut Checked, s: u8, sign: i64| {
+            let add = |n: &mut u64| *n = n.saturating_add_signed(sign);
+            if !data(s) {
+                add(&mut c.blank_rows);
+                return;
+            }
+            add(&mut c.rows);
+            if s & status::INVALID != 0 {
+                add(&mut c.invalid);
+            } else {
+                add(&mut c.valid);
+            }
+        };
+        tally(c, old, -1);
+        tally(c, st, 1);
+        for f in c.findings.remove(&row).into_iter().flatten() {
+            if let Some(n) = c.counts.get_mut(&f.code) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    c.counts.remove(&f.code);
+                }
+            }
+            if f.severity == Severity::Warning {
+                c.warnings = c.warnings.saturating_sub(1);
+            }
+        }
+        for f in &findings {
+            *c.counts.entry(f.code).or_insert(0) += 1;
+            if f.severity == Severity::Warning {
+                c.warnings += 1;
+            }
+        }
+        if !findings.is_empty() {
+            c.findings.insert(row, findings);
+        }
     }
 
     /// The rows of a view, in file order.
@@ -550,6 +842,22 @@ fn parse_first(raw: &[u8], delimiter: u8) -> Vec<String> {
     }
 }
 
+/// Collects the findings of each row of a quick re-check, in order.
+struct QuickSink(Arc<Mutex<Vec<Vec<Finding>>>>);
+
+impl RowSink for QuickSink {
+    fn wants_valid(&self) -> bool {
+        true
+    }
+    fn row(&mut self, view: &RowView<'_>) -> io::Result<()> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(view.findings.to_vec());
+        Ok(())
+    }
+}
+
 /// Live figures of a running pass, read by whoever reports progress.
 #[derive(Debug, Default)]
 pub struct Progress {
@@ -770,6 +1078,7 @@ impl Collect {
             checked: Checked {
                 columns,
                 status: Vec::with_capacity(rows),
+                groups: Groups::new(head),
                 ..Checked::default()
             },
             src,
@@ -830,8 +1139,9 @@ impl RowSink for Collect {
             };
         }
         self.checked.status.push(st);
+        let r = u32::try_from(row).map_err(io::Error::other)?;
+        self.checked.groups.add(r, view.record);
         if !view.findings.is_empty() {
-            let r = u32::try_from(row).map_err(io::Error::other)?;
             self.checked.findings.insert(r, view.findings.to_vec());
         }
         if self.first_pass {
@@ -851,6 +1161,7 @@ impl RowSink for Collect {
     }
 
     fn finish(&mut self) -> io::Result<()> {
+        self.checked.groups.finish();
         while self.next_blank < self.blanked.len() {
             self.checked.status.push(status::BLANK);
             self.next_blank += 1;

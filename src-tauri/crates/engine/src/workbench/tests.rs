@@ -40,8 +40,8 @@ impl Bench {
         let progress = Arc::new(Progress::new(self.docs.len()));
         let out =
             check(&input, &validate::Options::default(), &progress).unwrap_or_else(|e| panic_on(e));
-        for (d, c) in self.docs.iter_mut().zip(out) {
-            d.set_checked(c);
+        for ((d, c), (_, edits)) in self.docs.iter_mut().zip(out).zip(input.files) {
+            d.set_checked(c, edits);
         }
     }
 
@@ -162,6 +162,91 @@ fn export_errors_writes_the_broken_rows_with_edits_applied() {
     let text = std::fs::read_to_string(&to).unwrap_or_default();
     assert!(text.contains("SH1,Also Bad,"), "{text}");
     assert!(text.contains("[bad_format]"), "{text}");
+}
+
+/// The quick re-check's verdict must be the full pass's.
+fn quick_then_full(b: &mut Bench) -> (Checked, Checked) {
+    let n = b
+        .doc()
+        .quick_check(&validate::Options::default())
+        .unwrap_or_else(|e| panic_on(e));
+    assert!(n > 0, "the quick check ran");
+    let quick = b.doc().checked().clone();
+    b.check();
+    (quick, b.doc().checked().clone())
+}
+
+fn same_verdict(b: &mut Bench, quick: &Checked, full: &Checked) {
+    assert_eq!(
+        (
+            quick.rows,
+            quick.valid,
+            quick.invalid,
+            quick.warnings,
+            &quick.counts
+        ),
+        (
+            full.rows,
+            full.valid,
+            full.invalid,
+            full.warnings,
+            &full.counts
+        )
+    );
+    for r in 0..u32::try_from(full.rows).unwrap_or(0) {
+        let d = b.doc();
+        let q: Vec<Code> = quick
+            .findings
+            .get(&r)
+            .map_or(Vec::new(), |f| f.iter().map(|f| f.code).collect());
+        let f: Vec<Code> = d.findings(r).iter().map(|f| f.code).collect();
+        assert_eq!(q, f, "row {r}");
+    }
+}
+
+#[test]
+fn a_quick_check_sees_duplicates_made_and_unmade_as_the_full_pass_does() {
+    let body = "\u{feff}show_key,slug,title,audience,station,language\r\nSH1,a,A,national,,en\r\nSH1,b,B,national,,en\r\n,,,,,\r\nSH3,Bad,C,national,,en\r\nSH4,d,D,national,,en\r\n";
+    let mut b = Bench::open(&[("s.csv", body.as_bytes())]);
+    assert_eq!(b.doc().checked().invalid, 2);
+    // Unmake the duplicate and fix the slug: both rows come clean at once.
+    b.doc()
+        .edit(vec![(1, 0, "SH2".into()), (2, 1, "c".into())])
+        .unwrap_or_else(|e| panic_on(e));
+    let (quick, full) = quick_then_full(&mut b);
+    assert_eq!(quick.invalid, 0);
+    same_verdict(&mut b, &quick, &full);
+    // Make a new duplicate: the later row is the one flagged, with the row it repeats.
+    b.doc()
+        .edit(vec![(3, 0, "SH2".into())])
+        .unwrap_or_else(|e| panic_on(e));
+    let (quick, full) = quick_then_full(&mut b);
+    assert_eq!(quick.invalid, 1);
+    let msg = &quick.findings[&3][0].message;
+    assert!(msg.contains("first at row 2"), "{msg}");
+    same_verdict(&mut b, &quick, &full);
+}
+
+#[test]
+fn a_quick_check_follows_ordinals_under_a_parent() {
+    let body = "episode_key,season_key,ordinal,slug,title,description_short,description_long,premiered_on,language\n\
+E1,S1,1,e1,T1,s,l,2024-01-01,en\n\
+E2,S1,2,e2,T2,s,l,2024-01-01,en\n\
+E3,S2,1,e3,T3,s,l,2024-01-01,en\n";
+    let mut b = Bench::open(&[("e.csv", body.as_bytes())]);
+    let before = b.doc().checked().invalid;
+    b.doc()
+        .edit(vec![(1, 2, "1".into())])
+        .unwrap_or_else(|e| panic_on(e));
+    let (quick, full) = quick_then_full(&mut b);
+    assert_eq!(quick.invalid, before + 1);
+    assert!(quick.counts.contains_key(&Code::DuplicateOrdinal));
+    same_verdict(&mut b, &quick, &full);
+    // Undo: the duplicate goes.
+    b.doc().undo();
+    let (quick, full) = quick_then_full(&mut b);
+    assert_eq!(quick.invalid, before);
+    same_verdict(&mut b, &quick, &full);
 }
 
 #[test]
