@@ -11,7 +11,7 @@ APT_PACKAGES := build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev libg
 	xvfb xauth dbus-x11 webkit2gtk-driver gnome-keyring libsecret-tools \
 	gcc-mingw-w64-x86-64
 
-.PHONY: demo app test deps apt node ui uitest bindings tools moto lint unit windows keychain desktop bench bench-target bench-local bench-sync fuzz clean
+.PHONY: bench-workbench demo app test deps apt node ui uitest bindings tools moto lint unit windows keychain desktop bench bench-target bench-local bench-sync fuzz clean
 
 # The AWS emulator the contract suite runs against (tests start and stop it themselves
 # on a free loopback port). Pinned: the suite's notes list where this moto differs
@@ -128,6 +128,13 @@ bench-target:
 # 50,000 messages blocked in one group under 8 pollers (~45 s). Exits 1 on a missed goal.
 bench-local:
 	$(CARGO) run --release -q -p metasync-local --example local_bench
+
+# The workbench on a 1M-row episode file with 100,000 US dates (release): validation
+# against the CLI's, windows of rows, an edit, a bulk fix, save (~1 min). Exits 1 on
+# a missed goal.
+bench-workbench:
+	$(CARGO) build --release -q -p metasync-cli
+	$(CARGO) run --release -q -p metasync-runtime --example workbench_bench -- target/release/metasync
 
 # The whole pipeline (release CLI) against the sandbox at quota 200/s with 20 ms latency:
 # 20,000 records uniform and skewed, calls per record, a 1M-record plan's memory (~6 min).

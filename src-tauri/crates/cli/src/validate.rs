@@ -66,6 +66,7 @@ pub fn run(args: Args) -> u8 {
         max_findings: args.max_findings,
         entity_type: args.entity_type,
         mapping,
+        ..Options::default()
     };
     let errors_out = args.errors_out.clone();
     let sink_for = |h: &FileHeader<'_>| -> std::io::Result<Option<Box<dyn RowSink>>> {

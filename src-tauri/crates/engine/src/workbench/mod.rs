@@ -270,7 +270,7 @@ fn hash(parts: &[&str]) -> u64 {
 const REFERENCE_CODES: [Code; 2] = [Code::ParentUnknown, Code::ParentInvalid];
 
 /// Rows a quick re-check takes at most; beyond that only the full pass runs.
-pub const QUICK_CHECK_MAX_ROWS: usize = 5_000;
+pub const QUICK_CHECK_MAX_ROWS: usize = 200_000;
 
 /// One row of a window: its cells as text (edits applied) and what is wrong with it.
 #[derive(Debug, Clone)]
@@ -824,22 +824,16 @@ pub fn save_snapshot(
 
 /// The cells of the first record in `raw`, as the `csv` crate reads them.
 fn parse_first(raw: &[u8], delimiter: u8) -> Vec<String> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(raw);
-    let mut rec = csv::ByteRecord::new();
-    match rdr.read_byte_record(&mut rec) {
-        Ok(true) => rec
-            .iter()
-            .map(|c| match crate::ingest::cell_text(c) {
+    record::cells(raw, delimiter)
+        .into_iter()
+        .map(|c| match String::from_utf8(c) {
+            Ok(s) => s,
+            Err(e) => match crate::ingest::cell_text(e.as_bytes()) {
                 Ok(s) => s.to_owned(),
                 Err(s) => s,
-            })
-            .collect(),
-        _ => Vec::new(),
-    }
+            },
+        })
+        .collect()
 }
 
 /// Collects the findings of each row of a quick re-check, in order.
