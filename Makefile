@@ -114,8 +114,8 @@ keychain: moto
 desktop: ui
 	$(CARGO) test --workspace --no-run -q
 	$(CARGO) build -p metasync-desktop --features test-hooks
-	xvfb-run -a -s "-screen 0 1280x900x24" dbus-run-session -- \
-	  python3 tests/desktop_window.py target/debug/metasync-desktop target/debug/metasync
+	timeout 900 xvfb-run -a -s "-screen 0 1280x900x24" dbus-run-session -- \
+	  python3 -u tests/desktop_window.py target/debug/metasync-desktop target/debug/metasync
 
 bench:
 	python3 scripts/bench_validate.py

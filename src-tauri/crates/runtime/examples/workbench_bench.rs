@@ -108,6 +108,7 @@ fn main() {
     let saved = wb.save(id, &out, SaveFormatArg::Original).unwrap_or_else(|e| fail(&e.to_string()));
     goal("save the corrected 1M-row file", t.elapsed(), Duration::from_secs(3));
     println!("{:<52} {:>9} bytes", "  written", saved.bytes);
+    let _ = std::fs::remove_file(&out);
     println!("{:<52} {:>9.1} MiB", "peak memory of this process (VmHWM)", peak_mib());
     if !missed.is_empty() {
         eprintln!("missed: {}", missed.join("; "));
@@ -143,6 +144,7 @@ fn make_file(cli: &str, dir: &Path, file: &Path) {
         w.write_record(&cells).unwrap_or_else(|e| fail(&e.to_string()));
     }
     w.flush().unwrap_or_else(|e| fail(&e.to_string()));
+    let _ = std::fs::remove_file(&clean);
 }
 
 fn ms(d: Duration) -> f64 {
