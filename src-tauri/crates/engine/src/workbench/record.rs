@@ -38,7 +38,10 @@ pub(crate) fn split(text: &[u8], delimiter: u8) -> (Vec<(usize, usize)>, usize) 
 /// made single), as byte strings. A hand-rolled reader: building a `csv` reader per
 /// row costs more than reading the row.
 pub(crate) fn cells(raw: &[u8], delimiter: u8) -> Vec<Vec<u8>> {
-    let lead = raw.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+    let lead = raw
+        .iter()
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count();
     let raw = &raw[lead..];
     let (fields, _) = split(raw, delimiter);
     fields
