@@ -4,6 +4,8 @@
 /// Every command the window may call; nothing else is granted.
 const COMMANDS: &[&str] = &[
     "workbench_watch",
+    "workbench_mapping",
+    "workbench_save_mapping",
     "workbench_open_dialog",
     "workbench_files",
     "workbench_close",

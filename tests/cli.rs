@@ -251,6 +251,32 @@ fn clean_files_exit_0_and_text_output_is_readable() {
 }
 
 #[test]
+fn bare_delimiter_rows_from_a_spreadsheet_are_noted_not_counted() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("shows.csv");
+    // Excel writes formatted-but-empty rows below the data as bare delimiters.
+    let body = "show_key;slug;title;audience;station;language\r\nSH1;nova;NOVA;national;;en\r\n;;;;;\r\n;;;;;\r\n";
+    std::fs::write(&path, body).unwrap_or_else(|e| panic!("{e}"));
+    let p = path.display().to_string();
+    let o = metasync(&["validate", &p]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("semicolon-delimited, 1 row (2 blank rows skipped)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("warning file: 2 rows have no value in any cell"),
+        "{text}"
+    );
+    let (rc, v) = validate_json(&[&path], &[]);
+    assert_eq!(rc, 0);
+    assert_eq!(v["files"][0]["rows"], 1, "{v}");
+    assert_eq!(v["files"][0]["blank_rows"], 2, "{v}");
+    assert_eq!(v["files"][0]["invalid"], 0, "{v}");
+}
+
+#[test]
 fn text_output_lists_findings_with_position_and_hint() {
     let o = metasync(&[
         "validate",

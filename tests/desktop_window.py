@@ -13,7 +13,7 @@ a highlighted cell show → filter to errors → fix a cell → the count drops 
 column of US dates → save the corrected file → `metasync validate` accepts it. Then a
 1,000,000-row file: jump to row 900,000 and read its key from the grid. Screenshots
 of each screen go to target/desktop/."""
-import base64, csv, http.client, json, os, shutil, socket, subprocess, sys, tempfile, time, urllib.error, urllib.request
+import base64, csv, glob, http.client, json, os, shutil, socket, subprocess, sys, tempfile, time, urllib.error, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -33,7 +33,8 @@ class WebDriver:
         tauri-driver's proxy drops before answering (it happens now and then, as with
         other WebDriver servers) is tried again, twice at most."""
         data = None if body is None else json.dumps(body).encode()
-        for attempt in range(3 if reads else 1):
+        attempts = 5 if reads else 1
+        for attempt in range(attempts):
             req = urllib.request.Request(self.base + path, data=data, method=method,
                                          headers={"Content-Type": "application/json"})
             try:
@@ -42,7 +43,7 @@ class WebDriver:
             except urllib.error.HTTPError as e:
                 raise AssertionError(f"{method} {path}: HTTP {e.code}: {e.read().decode(errors='replace')}")
             except (http.client.RemoteDisconnected, ConnectionResetError) as e:
-                if attempt == (2 if reads else 0):
+                if attempt == attempts - 1:
                     raise
                 print(f"note: {method} {path}: {e!r}; trying again", flush=True)
                 time.sleep(0.5)
@@ -100,7 +101,8 @@ def main():
     saves = os.path.join(tmp, "saved")
     os.makedirs(saves)
     port, native = free_port(), free_port()
-    env = dict(os.environ, LIBGL_ALWAYS_SOFTWARE="1", METASYNC_TEST_SAVE_DIR=saves)
+    config = os.path.join(tmp, "config")  # where the app keeps mapping profiles
+    env = dict(os.environ, LIBGL_ALWAYS_SOFTWARE="1", METASYNC_TEST_SAVE_DIR=saves, XDG_CONFIG_HOME=config)
     # Its log goes to a file: a pipe would block the read below while a child it
     # started (WebKitWebDriver) still holds the pipe open.
     driver_log = open(os.path.join(tmp, "tauri-driver.log"), "w+b")
@@ -136,9 +138,10 @@ def main():
         def text(el):
             return wd.call("GET", f"{s}/element/{el}/text")
 
-        def click(el, idempotent=False):
+        def click(el, idempotent=True):
             # tauri-driver's proxy now and then drops a connection before answering;
-            # a click that does the same thing twice (choosing an option) is retried.
+            # a click that does the same thing twice (a tab, an option, Preview, Save
+            # mapping) is retried. Apply is not (see below).
             wd.call("POST", f"{s}/element/{el}/click", {}, reads=idempotent)
 
         def type_into(el, keys):
@@ -235,7 +238,7 @@ def main():
         check("the preview says 10 cells will change", preview.startswith("10 cells will change"), repr(preview))
         screenshot("5-bulk-fix")
         try:
-            click(find_all(".fix-actions button")[1])
+            click(find_all(".fix-actions button")[1], idempotent=False)
         except (http.client.RemoteDisconnected, ConnectionResetError) as e:
             print(f"note: the Apply click's answer was lost ({e!r}); the count tells", flush=True)
         n = wait_for("revalidation", lambda: error_count() == 0 and "0")
@@ -248,6 +251,43 @@ def main():
         with open(broken, "rb") as f:
             original = f.read()
         check("the original file is untouched", b"Bad Slug" in original)
+
+        # An export with headers of its own: the mapping editor opens by itself.
+        export_head = "Show ID,Slug,Program Title,Audience,Station,Language,Notes\r\n"
+        rows = "SH{i}1,nova-{i},NOVA,national,,en,ok\r\nSH{i}2,frontline-{i},Frontline,national,,en,\r\n"
+        exports = [os.path.join(tmp, n) for n in ("export.csv", "export-again.csv")]
+        for i, e in enumerate(exports):
+            with open(e, "w", newline="") as f:
+                # Other keys and slugs in the second: both files are open together,
+                # and a key or slug in two files is a duplicate.
+                f.write(export_head + rows.format(i=i))
+        invoke("test_open_paths", {"paths": [exports[0]]})
+        tab = wait_for("the export's tab", lambda: [t for t in find_all(".tab") if text(t).startswith("export.csv")])
+        click(tab[0])
+        wait_for("the mapping editor", lambda: find_all("[role=dialog]"))
+        missing = text(find("[data-testid=missing-required]"))
+        check("the editor shows the required column not mapped", "show_key" in missing, repr(missing))
+        title_choice = run("return document.querySelector(\"select[aria-label='Map Program Title']\").value")
+        check("the likeliest field is suggested first and chosen", title_choice == "title", repr(title_choice))
+        screenshot("7-mapping")
+        select("Map Show ID", "show_key")
+        wait_for("nothing required left", lambda: not find_all("[data-testid=missing-required]"))
+        click(find(".mapping .fix-actions button"))
+        n = wait_for("the mapped file validated", lambda: not find_all("[role=dialog]") and error_count() == 0 and "0")
+        check("with the mapping the export validates clean", n == "0", repr(n))
+        note = text(find(".mapping-note"))
+        check("the file says its profile maps it", "saved profile" in note, repr(note))
+        profiles = glob.glob(os.path.join(config, "metasync", "mappings", "*.toml"))
+        check("the profile is saved", len(profiles) == 1, repr(profiles))
+        v = subprocess.run([cli, "validate", "--mapping", profiles[0], exports[0]], capture_output=True, text=True)
+        check("metasync validate --mapping reads the saved profile", v.returncode == 0, v.stdout + v.stderr)
+        # The same headers again: mapped at once, no editor.
+        opened = invoke("test_open_paths", {"paths": [exports[1]]})
+        check("the same export opens with its profile", opened[0]["ok"]["mapping_profile"] == profiles[0], repr(opened))
+        tab = wait_for("the second export's tab", lambda: [t for t in find_all(".tab") if text(t).startswith("export-again.csv")])
+        click(tab[0])
+        n = wait_for("the second export validated", lambda: error_count() == 0 and "0")
+        check("the second export validates clean without the editor", n == "0" and not find_all("[role=dialog]"))
 
         # A million rows: open, wait, jump to row 900,000 and read its key.
         started = time.monotonic()
@@ -272,6 +312,14 @@ def main():
     except (OSError, AssertionError, subprocess.CalledProcessError) as e:
         print(f"FAIL the window test broke off: {e!r}")
         failed += 1
+        if session:
+            try:  # what the window showed when it broke off
+                png = base64.b64decode(wd.call("GET", f"/session/{session}/screenshot", timeout=30))
+                with open(os.path.join(shots, "failure.png"), "wb") as f:
+                    f.write(png)
+                print(f"     the window at that moment: {os.path.join(shots, 'failure.png')}")
+            except (OSError, AssertionError):
+                pass
     finally:
         if session:
             try:

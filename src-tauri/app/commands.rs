@@ -3,8 +3,8 @@
 //! from a drop, a native dialog or the command line.
 
 use metasync_runtime::workbench::{
-    FileSummary, FindingView, FixArg, FixPreviewView, SaveFormatArg, Saved, ScopeArg, ViewArg,
-    Workbench, WorkbenchEvent,
+    FileSummary, FindingView, FixArg, FixPreviewView, MappingRequest, MappingView, SaveFormatArg,
+    Saved, ScopeArg, ViewArg, Workbench, WorkbenchEvent,
 };
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -165,6 +165,22 @@ pub async fn workbench_apply_fix(
 #[tauri::command]
 pub async fn workbench_undo(wb: Wb<'_>, id: u32) -> Result<u64, String> {
     wb.undo(id).map_err(msg)
+}
+
+/// The mapping editor's view of a file's header.
+#[tauri::command]
+pub async fn workbench_mapping(wb: Wb<'_>, id: u32) -> Result<MappingView, String> {
+    wb.mapping(id).map_err(msg)
+}
+
+/// Save the editor's choices as the header set's profile and apply it.
+#[tauri::command]
+pub async fn workbench_save_mapping(
+    wb: Wb<'_>,
+    id: u32,
+    request: MappingRequest,
+) -> Result<String, String> {
+    wb.save_mapping(id, &request).map_err(msg)
 }
 
 /// Save the corrected file where the user chooses. `None`: the dialog was dismissed.

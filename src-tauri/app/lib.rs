@@ -4,13 +4,17 @@
 
 mod commands;
 
-use metasync_runtime::workbench::Workbench;
+use metasync_runtime::workbench::{default_mappings_dir, Workbench};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tauri::{DragDropEvent, Manager, WindowEvent};
 
 pub fn run() {
-    let workbench = Arc::new(Workbench::default());
+    let mut workbench = Workbench::default();
+    if let Some(dir) = default_mappings_dir() {
+        workbench = workbench.with_mappings_dir(dir);
+    }
+    let workbench = Arc::new(workbench);
     // `metasync-desktop FILE...`: how "Open with" and file associations arrive.
     let argv: Vec<PathBuf> = std::env::args_os()
         .skip(1)
@@ -38,6 +42,8 @@ pub fn run() {
     #[cfg(not(feature = "test-hooks"))]
     let builder = builder.invoke_handler(tauri::generate_handler![
         commands::workbench_watch,
+        commands::workbench_mapping,
+        commands::workbench_save_mapping,
         commands::workbench_open_dialog,
         commands::workbench_files,
         commands::workbench_close,
@@ -56,6 +62,8 @@ pub fn run() {
     #[cfg(feature = "test-hooks")]
     let builder = builder.invoke_handler(tauri::generate_handler![
         commands::workbench_watch,
+        commands::workbench_mapping,
+        commands::workbench_save_mapping,
         commands::workbench_open_dialog,
         commands::workbench_files,
         commands::workbench_close,

@@ -3,6 +3,8 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useRef, useState } from "react";
 import { backend, type FileProgress, type FileSummary, type FindingView, type ViewArg } from "./backend";
 import { FixPanel } from "./FixPanel";
+import { MappingEditor } from "./MappingEditor";
+import { opensByItself } from "./mapping";
 import { Grid, type GridHandle } from "./grid/Grid";
 import { viewLabel } from "./labels";
 
@@ -93,6 +95,15 @@ function Workspace(props: {
   const [selected, setSelected] = useState<{ row: number; column: number | null } | null>(null);
   const [goTo, setGoTo] = useState("");
   const [editGen, setEditGen] = useState(0);
+  const [mapping, setMapping] = useState(false);
+  const [offered, setOffered] = useState(false);
+  // Columns nobody recognises open the editor by itself, once.
+  useEffect(() => {
+    if (!offered && opensByItself(file)) {
+      setOffered(true);
+      setMapping(true);
+    }
+  }, [file, offered]);
   const grid = useRef<GridHandle>(null);
   const gen = generation * 1000 + editGen;
 
@@ -135,14 +146,22 @@ function Workspace(props: {
             <button onClick={() => void backend.cancel()}>Cancel</button>
           </span>
         ) : (
-          <span className={file.invalid ? "errors" : "ok"} data-testid="error-count">
-            {file.invalid.toLocaleString("en-US")} rows with errors
+          <span className={file.invalid || file.unusable ? "errors" : "ok"} data-testid="error-count">
+            {file.unusable ? "cannot be read" : `${file.invalid.toLocaleString("en-US")} rows with errors`}
           </span>
         )}
         {file.blank_rows > 0 && <span className="note">{file.blank_rows} blank rows skipped</span>}
         {file.edited_cells > 0 && <span className="note">{file.edited_cells} cells edited</span>}
       </section>
       {file.unusable && <div className="message">{file.unusable}</div>}
+      {(file.needs_mapping || file.mapping_profile) && (
+        <div className="mapping-note">
+          {file.mapping_profile
+            ? "Columns mapped by your saved profile."
+            : "Some columns are not recognised, or a required one is missing."}{" "}
+          <button onClick={() => setMapping(true)}>Map columns…</button>
+        </div>
+      )}
       {file.file_findings.length > 0 && (
         <ul className="file-findings">
           {file.file_findings.map((f, i) => (
@@ -194,6 +213,18 @@ function Workspace(props: {
           </button>
         ))}
       </div>
+      {mapping ? (
+        <MappingEditor
+          file={file}
+          onClose={() => setMapping(false)}
+          onSaved={(path) => {
+            setMapping(false);
+            onMessage(`Mapping saved to ${path}; it applies to this export from now on.`);
+            refresh();
+          }}
+          onMessage={onMessage}
+        />
+      ) : (
       <div className="body">
         <Grid
           ref={grid}
@@ -225,6 +256,7 @@ function Workspace(props: {
           <FixPanel file={file} onDone={refresh} onMessage={onMessage} />
         </aside>
       </div>
+      )}
     </main>
   );
 }

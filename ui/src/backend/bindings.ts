@@ -9,7 +9,16 @@ rows: number, valid: number, invalid: number, warnings: number, blank_rows: numb
 /**
  * A validation pass is running over it.
  */
-checking: boolean, edited_cells: number, can_undo: boolean, };
+checking: boolean, edited_cells: number, can_undo: boolean, 
+/**
+ * The saved mapping profile applied to this file, if any.
+ */
+mapping_profile: string | null, 
+/**
+ * Columns no field matches, a required column missing, or no usable header: the
+ * mapping editor can help.
+ */
+needs_mapping: boolean, };
 
 export type CodeCount = { code: string, count: number, };
 
@@ -36,3 +45,45 @@ export type FixSample = { row: number, column: number, before: string, after: st
 export type SaveFormatArg = "original" | "utf8";
 
 export type Saved = { path: string, bytes: number, };
+
+export type MappingView = { 
+/**
+ * Detected, or named by the profile; `None` when the header says nothing.
+ */
+entity_type: string | null, columns: Array<MappingColumn>, 
+/**
+ * Every type's fields (the editor follows the type chosen or detected).
+ */
+types: Array<TypeFields>, 
+/**
+ * Required fields of the detected type no column maps to.
+ */
+unmapped_required: Array<string>, profile: string | null, };
+
+export type MappingColumn = { index: number, header: string, 
+/**
+ * The first row's value, to recognise the column by.
+ */
+sample: string, mapped: string | null, candidates: Array<MappingCandidate>, };
+
+export type MappingCandidate = { field: string, 
+/**
+ * 0 to 1.
+ */
+score: number, };
+
+export type TypeFields = { entity_type: string, 
+/**
+ * Its key column: mapping a column to it says what the rows are.
+ */
+key: string, fields: Array<FieldInfo>, };
+
+export type FieldInfo = { name: string, required: boolean, };
+
+export type MappingRequest = { entity_type: string | null, columns: Array<MappingChoice>, };
+
+export type MappingChoice = { column: number, 
+/**
+ * `None`: the column is ignored.
+ */
+field: string | null, };

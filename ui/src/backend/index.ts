@@ -6,6 +6,8 @@ import type {
   FindingView,
   FixArg,
   FixPreviewView,
+  MappingRequest,
+  MappingView,
   SaveFormatArg,
   Saved,
   ScopeArg,
@@ -51,6 +53,8 @@ export const backend = {
   undo: (id: number) => invoke<number>("workbench_undo", { id }),
   save: (id: number, format: SaveFormatArg) => invoke<Saved | null>("workbench_save", { id, format }),
   exportErrors: (id: number) => invoke<Saved | null>("workbench_export_errors", { id }),
+  mapping: (id: number) => invoke<MappingView>("workbench_mapping", { id }),
+  saveMapping: (id: number, request: MappingRequest) => invoke<string>("workbench_save_mapping", { id, request }),
 };
 
 export type Backend = typeof backend;

@@ -131,6 +131,7 @@ fn print_finding(f: &Finding) {
     };
     let place = match (f.row, f.line) {
         (Some(r), Some(l)) => format!("row {r} (line {l})"),
+        (None, None) => "file".to_string(),
         _ => "header".to_string(),
     };
     let column = f
@@ -146,8 +147,16 @@ fn print_finding(f: &Finding) {
 }
 
 fn print_file(r: &FileReport) {
+    let blank = if r.blank_rows > 0 {
+        format!(
+            " ({} skipped)",
+            plural(r.blank_rows, "blank row", "blank rows")
+        )
+    } else {
+        String::new()
+    };
     println!(
-        "{} — {} file, {}, {}-delimited, {}",
+        "{} — {} file, {}, {}-delimited, {}{blank}",
         r.path,
         r.entity_type,
         r.encoding.as_str(),

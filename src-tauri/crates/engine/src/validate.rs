@@ -26,6 +26,9 @@ pub struct Options {
     /// The (row, line) each data row reports, in order, when the rows checked are a
     /// selection of a larger file (the workbench re-checking the rows an edit touches).
     pub renumber: Option<std::sync::Arc<[(u64, u64)]>>,
+    /// A mapping for one file (by the path it was opened with), over `mapping`: the
+    /// workbench's saved profiles, one per header set.
+    pub file_mappings: std::collections::HashMap<PathBuf, Mapping>,
 }
 
 impl Default for Options {
@@ -35,6 +38,7 @@ impl Default for Options {
             entity_type: None,
             mapping: None,
             renumber: None,
+            file_mappings: Default::default(),
         }
     }
 }
@@ -202,7 +206,7 @@ fn canonical_of<'m>(mapping: Option<&'m Mapping>, header: &str) -> Option<Cow<'m
 
 impl Plan {
     fn new(src: &CsvSource, opts: &Options) -> Result<Self, IngestError> {
-        let mapping = opts.mapping.as_ref();
+        let mapping = opts.file_mappings.get(&src.path).or(opts.mapping.as_ref());
         let canon: Vec<Option<Cow<str>>> = src
             .header
             .iter()
@@ -603,15 +607,20 @@ fn check_file(
     }
     if report.inner.blank_rows > 0 {
         let n = report.inner.blank_rows;
-        report.add(&header_finding(
-            Code::BlankRows,
-            plan.entity_type.key_column(),
-            format!(
+        // About the file, not a place in it: no line, no column.
+        report.add(&Finding {
+            code: Code::BlankRows,
+            severity: severity(Code::BlankRows),
+            row: None,
+            line: None,
+            column: None,
+            value: None,
+            message: format!(
                 "{n} {} no value in any cell (bare delimiters, as spreadsheets leave around the data); not data, skipped.",
                 if n == 1 { "row has" } else { "rows have" }
             ),
-            "Nothing to do; delete them in the spreadsheet to silence this note.",
-        ));
+            hint: "Nothing to do; delete them in the spreadsheet to silence this note.".into(),
+        });
     }
     if row == 0 {
         report.add(&header_finding(

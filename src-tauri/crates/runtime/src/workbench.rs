@@ -4,6 +4,8 @@
 //! types (ts-rs); windows of rows go out in a compact binary form ([`encode_window`]).
 
 use metasync_engine::finding::{Finding, Severity};
+use metasync_engine::mapping::{self as mapping, Mapping};
+use metasync_engine::schema::is_canonical_column;
 use metasync_engine::validate;
 use metasync_engine::workbench::{
     self, CheckInput, Document, Fix, Progress, SaveFormat, Scope, Source, View, WindowRow,
@@ -45,6 +47,11 @@ pub struct FileSummary {
     pub checking: bool,
     pub edited_cells: u64,
     pub can_undo: bool,
+    /// The saved mapping profile applied to this file, if any.
+    pub mapping_profile: Option<String>,
+    /// Columns no field matches, a required column missing, or no usable header: the
+    /// mapping editor can help.
+    pub needs_mapping: bool,
 }
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -140,10 +147,74 @@ pub enum SaveFormatArg {
     Utf8,
 }
 
+/// The mapping editor's view of a file's header.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct MappingView {
+    /// Detected, or named by the profile; `None` when the header says nothing.
+    pub entity_type: Option<String>,
+    pub columns: Vec<MappingColumn>,
+    /// Every type's fields (the editor follows the type chosen or detected).
+    pub types: Vec<TypeFields>,
+    /// Required fields of the detected type no column maps to.
+    pub unmapped_required: Vec<String>,
+    pub profile: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct MappingColumn {
+    pub index: u32,
+    pub header: String,
+    /// The first row's value, to recognise the column by.
+    pub sample: String,
+    pub mapped: Option<String>,
+    pub candidates: Vec<MappingCandidate>,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct MappingCandidate {
+    pub field: String,
+    /// 0 to 1.
+    pub score: f64,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct TypeFields {
+    pub entity_type: String,
+    /// Its key column: mapping a column to it says what the rows are.
+    pub key: String,
+    pub fields: Vec<FieldInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct FieldInfo {
+    pub name: String,
+    pub required: bool,
+}
+
+/// What the user chose in the mapping editor.
+#[derive(Debug, Clone, Deserialize, TS)]
+pub struct MappingRequest {
+    pub entity_type: Option<String>,
+    pub columns: Vec<MappingChoice>,
+}
+
+#[derive(Debug, Clone, Deserialize, TS)]
+pub struct MappingChoice {
+    pub column: u32,
+    /// `None`: the column is ignored.
+    pub field: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct Saved {
     pub path: String,
     pub bytes: u64,
+}
+
+/// Where the desktop keeps mapping profiles: `$XDG_CONFIG_HOME/metasync/mappings`
+/// (the platform's config folder elsewhere).
+pub fn default_mappings_dir() -> Option<PathBuf> {
+    dirs::config_dir().map(|d| d.join("metasync").join("mappings"))
 }
 
 /// A refusal the window shows as is.
@@ -167,6 +238,8 @@ type Listener = Arc<dyn Fn(WorkbenchEvent) + Send + Sync>;
 struct Open {
     id: u32,
     doc: Document,
+    /// The saved profile applied to it: where it lives, and what it says.
+    mapping: Option<(PathBuf, Mapping)>,
 }
 
 #[derive(Default)]
@@ -182,6 +255,8 @@ pub struct Workbench {
     state: Mutex<State>,
     listener: Mutex<Option<Listener>>,
     opts: validate::Options,
+    /// Where mapping profiles are saved, one per header set (`None`: not saved).
+    mappings_dir: Option<PathBuf>,
 }
 
 impl Default for Workbench {
@@ -196,7 +271,32 @@ impl Workbench {
             state: Mutex::default(),
             listener: Mutex::new(None),
             opts,
+            mappings_dir: None,
         }
+    }
+
+    /// Save mapping profiles in `dir` and apply them to files with the same header set.
+    pub fn with_mappings_dir(mut self, dir: PathBuf) -> Self {
+        self.mappings_dir = Some(dir);
+        self
+    }
+
+    /// The validation options of a pass: the session's, with each file's profile.
+    fn options(&self, st: &State) -> validate::Options {
+        let mut o = self.opts.clone();
+        for f in &st.files {
+            if let Some((_, m)) = &f.mapping {
+                o.file_mappings
+                    .insert(f.doc.source().path.clone(), m.clone());
+            }
+        }
+        o
+    }
+
+    fn profile_path(&self, header: &[String]) -> Option<PathBuf> {
+        self.mappings_dir
+            .as_ref()
+            .map(|d| d.join(format!("{}.toml", mapping::header_set_key(header))))
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -269,10 +369,15 @@ impl Workbench {
         }
         // Sniffing reads a little; done outside the lock.
         let doc = Document::new(Source::open(&path)?);
+        // The same export as before: its saved profile applies at once.
+        let mapping = self
+            .profile_path(&doc.source().header)
+            .filter(|p| p.is_file())
+            .and_then(|p| Mapping::load(&p).ok().map(|m| (p, m)));
         let mut st = self.state();
         let id = st.next_id;
         st.next_id += 1;
-        st.files.push(Open { id, doc });
+        st.files.push(Open { id, doc, mapping });
         Ok(id)
     }
 
@@ -303,6 +408,22 @@ impl Workbench {
         st.files.iter().map(|f| summary(f, checking)).collect()
     }
 
+    /// A document with the validation options that apply to it.
+    fn with_doc_opts<T>(
+        &self,
+        id: u32,
+        f: impl FnOnce(&mut Document, &validate::Options) -> Result<T, WorkbenchFault>,
+    ) -> Result<T, WorkbenchFault> {
+        let mut st = self.state();
+        let opts = self.options(&st);
+        let open = st
+            .files
+            .iter_mut()
+            .find(|f| f.id == id)
+            .ok_or(WorkbenchFault::NoSuchFile(id))?;
+        f(&mut open.doc, &opts)
+    }
+
     fn with_doc<T>(
         &self,
         id: u32,
@@ -315,6 +436,148 @@ impl Workbench {
             .find(|f| f.id == id)
             .ok_or(WorkbenchFault::NoSuchFile(id))?;
         f(&mut open.doc)
+    }
+
+    /// What the mapping editor shows for a file.
+    pub fn mapping(&self, id: u32) -> Result<MappingView, WorkbenchFault> {
+        let mut st = self.state();
+        let open = st
+            .files
+            .iter_mut()
+            .find(|f| f.id == id)
+            .ok_or(WorkbenchFault::NoSuchFile(id))?;
+        let header = open.doc.source().header.clone();
+        let profile = open.mapping.as_ref();
+        let (entity_type, cols) = mapping::suggest(
+            &header,
+            open.doc.checked().entity_type,
+            profile.map(|(_, m)| m),
+        );
+        let first = open.doc.source().first_row();
+        let types: Vec<TypeFields> = metasync_engine::EntityType::ALL
+            .iter()
+            .map(|t| TypeFields {
+                entity_type: t.to_string(),
+                key: t.key_column().into(),
+                fields: t
+                    .fields()
+                    .iter()
+                    .map(|f| FieldInfo {
+                        name: f.name.into(),
+                        required: f.required,
+                    })
+                    .collect(),
+            })
+            .collect();
+        let unmapped_required = entity_type
+            .map(|t| {
+                t.fields()
+                    .iter()
+                    .filter(|f| {
+                        f.required && !cols.iter().any(|c| c.mapped.as_deref() == Some(f.name))
+                    })
+                    .map(|f| f.name.to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(MappingView {
+            entity_type: entity_type.map(|t| t.to_string()),
+            columns: cols
+                .into_iter()
+                .enumerate()
+                .map(|(i, c)| MappingColumn {
+                    index: i as u32,
+                    sample: first.get(i).cloned().unwrap_or_default(),
+                    header: c.header,
+                    mapped: c.mapped,
+                    candidates: c
+                        .candidates
+                        .into_iter()
+                        .map(|k| MappingCandidate {
+                            field: k.field.into(),
+                            score: (k.score * 100.0).round() / 100.0,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            types,
+            unmapped_required,
+            profile: profile.map(|(p, _)| p.display().to_string()),
+        })
+    }
+
+    /// Save the editor's choices as the profile of this header set, apply it to the
+    /// file (and to any open file with the same header set), and validate again.
+    /// Returns where the profile was written.
+    pub fn save_mapping(
+        self: &Arc<Self>,
+        id: u32,
+        req: &MappingRequest,
+    ) -> Result<String, WorkbenchFault> {
+        let entity_type = match req.entity_type.as_deref() {
+            None | Some("") => None,
+            Some(t) => Some(
+                metasync_engine::EntityType::ALL
+                    .into_iter()
+                    .find(|e| e.to_string() == t)
+                    .ok_or_else(|| {
+                        WorkbenchFault::BadArgument(format!("unknown entity type \"{t}\""))
+                    })?,
+            ),
+        };
+        let header = {
+            let st = self.state();
+            let f = st
+                .files
+                .iter()
+                .find(|f| f.id == id)
+                .ok_or(WorkbenchFault::NoSuchFile(id))?;
+            f.doc.source().header.clone()
+        };
+        let mut m = Mapping {
+            entity_type,
+            columns: Default::default(),
+        };
+        for c in &req.columns {
+            let h = header.get(c.column as usize).ok_or_else(|| {
+                WorkbenchFault::BadArgument(format!("column {} does not exist", c.column + 1))
+            })?;
+            if let Some(field) = c.field.as_deref().filter(|f| !f.is_empty()) {
+                if !is_canonical_column(field) {
+                    return Err(WorkbenchFault::BadArgument(format!(
+                        "\"{field}\" is not a Metasync column"
+                    )));
+                }
+                if m.columns.values().any(|v| v == field) {
+                    return Err(WorkbenchFault::BadArgument(format!(
+                        "two columns are mapped to {field}; keep one"
+                    )));
+                }
+                m.columns.insert(h.clone(), field.to_string());
+            }
+        }
+        let path = self.profile_path(&header).ok_or_else(|| {
+            WorkbenchFault::BadArgument("mapping profiles cannot be saved in this session".into())
+        })?;
+        let text = m.to_toml();
+        // The file is what `validate --mapping` reads: parse it back before using it.
+        let parsed =
+            Mapping::parse(&path, &text).map_err(|e| WorkbenchFault::BadArgument(e.to_string()))?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| io_fault(dir, e))?;
+        }
+        std::fs::write(&path, text).map_err(|e| io_fault(&path, e))?;
+        {
+            let key = mapping::header_set_key(&header);
+            let mut st = self.state();
+            for f in st.files.iter_mut() {
+                if mapping::header_set_key(&f.doc.source().header) == key {
+                    f.mapping = Some((path.clone(), parsed.clone()));
+                }
+            }
+        }
+        self.start_check();
+        Ok(path.display().to_string())
     }
 
     /// Rows `[start, start + count)` of a view, encoded for the grid.
@@ -377,8 +640,7 @@ impl Workbench {
         value: String,
     ) -> Result<u64, WorkbenchFault> {
         let (r, c) = (row_index(row)?, col_index(column)?);
-        let opts = &self.opts;
-        let n = self.with_doc(id, |d| {
+        let n = self.with_doc_opts(id, |d, opts| {
             let n = d.edit(vec![(r, c, value)])?;
             if n > 0 {
                 d.quick_check(opts)?;
@@ -423,8 +685,7 @@ impl Workbench {
         scope: &ScopeArg,
     ) -> Result<u64, WorkbenchFault> {
         let (fix, scope) = (fix_of(fix), scope_of(scope)?);
-        let opts = &self.opts;
-        let n = self.with_doc(id, |d| {
+        let n = self.with_doc_opts(id, |d, opts| {
             let n = d.apply_fix(&fix, &scope)?;
             if n > 0 {
                 d.quick_check(opts)?;
@@ -438,8 +699,7 @@ impl Workbench {
     }
 
     pub fn undo(self: &Arc<Self>, id: u32) -> Result<u64, WorkbenchFault> {
-        let opts = &self.opts;
-        let n = self.with_doc(id, |d| {
+        let n = self.with_doc_opts(id, |d, opts| {
             let n = d.undo();
             if n > 0 {
                 d.quick_check(opts)?;
@@ -471,21 +731,21 @@ impl Workbench {
 
     /// Write the rows that still have errors as `validate --errors-out` does.
     pub fn export_errors(&self, id: u32, to: &Path) -> Result<u64, WorkbenchFault> {
-        let (input, index) = {
+        let (input, index, opts) = {
             let st = self.state();
             let index = st
                 .files
                 .iter()
                 .position(|f| f.id == id)
                 .ok_or(WorkbenchFault::NoSuchFile(id))?;
-            (input_of(&st), index)
+            (input_of(&st), index, self.options(&st))
         };
-        Ok(workbench::export_errors(&input, index, &self.opts, to)?)
+        Ok(workbench::export_errors(&input, index, &opts, to)?)
     }
 
     /// Start a pass over every open file, replacing the running one.
     fn start_check(self: &Arc<Self>) {
-        let (input, ids, generation, progress) = {
+        let (input, ids, generation, progress, opts) = {
             let mut st = self.state();
             if let Some(p) = st.running.take() {
                 p.cancel.store(true, Ordering::Relaxed);
@@ -496,12 +756,13 @@ impl Workbench {
             }
             let progress = Arc::new(Progress::new(st.files.len()));
             st.running = Some(Arc::clone(&progress));
+            let opts = self.options(&st);
             let ids: Vec<(u32, u64)> = st
                 .files
                 .iter()
                 .map(|f| (f.id, f.doc.source().size))
                 .collect();
-            (input_of(&st), ids, st.generation, progress)
+            (input_of(&st), ids, st.generation, progress, opts)
         };
         let this = Arc::clone(self);
         std::thread::spawn(move || {
@@ -531,7 +792,7 @@ impl Workbench {
                     }
                 })
             };
-            let result = workbench::check(&input, &this.opts, &progress);
+            let result = workbench::check(&input, &opts, &progress);
             done.store(true, Ordering::Relaxed);
             let _ = ticker.join();
             let event = {
@@ -580,6 +841,13 @@ impl DocSnapshot {
     fn save(&self, to: &Path, format: SaveFormat) -> Result<u64, WorkbenchError> {
         workbench::save_snapshot(&self.src, &self.edits, to, format)
     }
+}
+
+fn io_fault(path: &Path, source: std::io::Error) -> WorkbenchFault {
+    WorkbenchFault::Engine(WorkbenchError::Io {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 fn input_of(st: &State) -> CheckInput {
@@ -690,6 +958,10 @@ fn summary(f: &Open, checking: bool) -> FileSummary {
         checking,
         edited_cells: d.edited_cells() as u64,
         can_undo: d.can_undo(),
+        mapping_profile: f.mapping.as_ref().map(|(p, _)| p.display().to_string()),
+        needs_mapping: c.unusable_header
+            || c.counts.contains_key(&Code::UnknownColumn)
+            || c.file_findings.iter().any(|x| x.code == Code::Required),
     }
 }
 
@@ -737,6 +1009,13 @@ pub fn typescript_bindings() -> String {
         FixSample::decl(&cfg),
         SaveFormatArg::decl(&cfg),
         Saved::decl(&cfg),
+        MappingView::decl(&cfg),
+        MappingColumn::decl(&cfg),
+        MappingCandidate::decl(&cfg),
+        TypeFields::decl(&cfg),
+        FieldInfo::decl(&cfg),
+        MappingRequest::decl(&cfg),
+        MappingChoice::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from the Rust types in src-tauri/crates/runtime/src/workbench.rs by\n\
@@ -771,6 +1050,90 @@ mod tests {
         assert!(
             have == want,
             "ui/src/backend/bindings.ts is stale: run `make bindings`"
+        );
+    }
+
+    #[test]
+    fn a_mapping_saved_for_an_export_applies_to_it_the_next_time() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let p = dir.path().join("export.csv");
+        std::fs::write(
+            &p,
+            "Show ID,Slug,Program Title,Audience,Station,Language\nSH1,nova,NOVA,national,,en\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let maps = dir.path().join("mappings");
+        let wb = Arc::new(Workbench::default().with_mappings_dir(maps.clone()));
+        let id = wb.open_paths(std::slice::from_ref(&p))[0]
+            .as_ref()
+            .map(|f| f.id)
+            .unwrap_or(99);
+        wb.wait();
+        // No key column: unusable until mapped.
+        assert!(wb.files()[0].unusable.is_some());
+        let view = wb.mapping(id).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            view.columns[0].candidates.first().map(|c| c.field.as_str()),
+            Some("show_key")
+        );
+        assert_eq!(
+            view.columns[2].candidates.first().map(|c| c.field.as_str()),
+            Some("title")
+        );
+        // The first row shows, though the file cannot be read until it is mapped.
+        assert_eq!(view.columns[2].sample, "NOVA");
+        let req = MappingRequest {
+            entity_type: Some("show".into()),
+            columns: vec![
+                MappingChoice {
+                    column: 0,
+                    field: Some("show_key".into()),
+                },
+                MappingChoice {
+                    column: 2,
+                    field: Some("title".into()),
+                },
+            ],
+        };
+        let saved = wb.save_mapping(id, &req).unwrap_or_else(|e| panic!("{e}"));
+        wb.wait();
+        let f = &wb.files()[0];
+        assert_eq!(
+            (f.unusable.as_deref(), f.rows, f.invalid),
+            (None, 1, 0),
+            "{f:?}"
+        );
+        // The profile is the TOML `validate --mapping` reads.
+        let m = Mapping::load(Path::new(&saved)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(m.target("Program Title"), Some("title"));
+        // The same export opened in a new session is mapped at once.
+        let wb2 = Arc::new(Workbench::default().with_mappings_dir(maps));
+        let opened = wb2.open_paths(&[p]);
+        assert_eq!(
+            opened[0]
+                .as_ref()
+                .ok()
+                .and_then(|f| f.mapping_profile.clone()),
+            Some(saved)
+        );
+        wb2.wait();
+        assert_eq!(wb2.files()[0].invalid, 0);
+        // A bad choice is refused with a reason.
+        let bad = MappingRequest {
+            entity_type: None,
+            columns: vec![
+                MappingChoice {
+                    column: 0,
+                    field: Some("title".into()),
+                },
+                MappingChoice {
+                    column: 2,
+                    field: Some("title".into()),
+                },
+            ],
+        };
+        assert!(
+            matches!(wb.save_mapping(id, &bad), Err(WorkbenchFault::BadArgument(m)) if m.contains("two columns"))
         );
     }
 

@@ -114,6 +114,28 @@ impl Source {
         })
     }
 
+    /// The first data row's cells, read from the start of the file (for a file whose
+    /// rows are not indexed: one without a usable header, say).
+    pub fn first_row(&self) -> Vec<String> {
+        let mut buf = Vec::new();
+        if self.text.read(0, 64 * 1024, &mut buf).is_err() {
+            return Vec::new();
+        }
+        let mut rdr = csv::ReaderBuilder::new()
+            .delimiter(self.delimiter.byte())
+            .has_headers(true)
+            .flexible(true)
+            .from_reader(buf.as_slice());
+        let mut rec = csv::ByteRecord::new();
+        match rdr.read_byte_record(&mut rec) {
+            Ok(true) => rec
+                .iter()
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     fn index(&self) -> std::sync::RwLockReadGuard<'_, Index> {
         self.index
             .read()
@@ -168,6 +190,8 @@ pub struct Checked {
     pub file_findings: Vec<Finding>,
     /// Why the file could not be read, when it could not.
     pub unusable: Option<String>,
+    /// It could not be read for want of a usable header (a mapping may fix that).
+    pub unusable_header: bool,
     status: Vec<u8>,
     findings: HashMap<u32, Vec<Finding>>,
     /// Finding column labels → header position.
@@ -947,10 +971,22 @@ pub fn check(
                 c.file_findings = r.findings.into_iter().filter(|f| f.row.is_none()).collect();
             }
             FileOutcome::Unusable(e) => {
+                c.unusable_header = matches!(
+                    e,
+                    IngestError::NoHeader { .. } | IngestError::BadHeader { .. }
+                );
                 c.unusable = Some(e.to_string());
                 if let Some(&i) = by_path.get(&path) {
-                    // Nothing more will come: readers see what was indexed.
-                    finish_index(&input.files[i].0);
+                    // A file that could not be read has no rows; the next pass (with
+                    // a mapping, say) indexes it from the start.
+                    let src = &input.files[i].0;
+                    if !src.indexed() {
+                        let mut ix = src
+                            .index
+                            .write()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        ix.offsets.clear();
+                    }
                 }
             }
         }
