@@ -10,6 +10,7 @@ const COMMANDS: &[&str] = &[
     "workbench_files",
     "workbench_close",
     "workbench_cancel",
+    "workbench_revalidate",
     "workbench_rows",
     "workbench_row_findings",
     "workbench_next_error",

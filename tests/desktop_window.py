@@ -151,6 +151,23 @@ def main():
                 # Not retried (the keys may have gone through); what follows checks.
                 print(f"note: typing's answer was lost ({e!r})", flush=True)
 
+        def type_and_wait(css, keys, what, probe, tries=3):
+            """Type into the field `css`, then wait for `probe`. When tauri-driver drops
+            the typing's answer the keys may not have arrived: the field is cleared and
+            typed into again, unless it is gone (Enter went through)."""
+            for i in range(tries):
+                fields = find_all(css)
+                if fields:
+                    if i > 0:
+                        wd.call("POST", f"{s}/element/{fields[0]}/clear", {}, reads=True)
+                    type_into(fields[0], keys)
+                try:
+                    return wait_for(what, probe, seconds=10)
+                except AssertionError:
+                    if i == tries - 1:
+                        raise
+                    print(f"note: {what}: typing again", flush=True)
+
         def run(script, *args):
             return wd.call("POST", s + "/execute/sync", {"script": script, "args": list(args)})
 
@@ -195,7 +212,8 @@ def main():
         check("the page is the Metasync UI", title == "Metasync", repr(title))
         drop = text(find(".drop"))
         check("the drop zone is shown", "Drop CSV files here" in drop, repr(drop))
-        png = screenshot("1-drop")
+        # The DOM can be ready a moment before the first paint: wait for a picture.
+        png = wait_for("a painted window", lambda: (lambda p: len(p) > 5000 and p)(screenshot("1-drop")), seconds=15)
         check("the window renders (screenshot)", png.startswith(b"\x89PNG") and len(png) > 5000, f"{len(png)} bytes")
 
         # Open the broken file the way a drop does.
@@ -224,9 +242,8 @@ def main():
                         {"type": "pointerDown", "button": 0}, {"type": "pointerUp", "button": 0},
                         {"type": "pointerDown", "button": 0}, {"type": "pointerUp", "button": 0}]}]}, reads=False)
         wd.call("DELETE", s + "/actions", reads=False)
-        editor = wait_for("the cell editor", lambda: find("input.editor"))
-        type_into(editor, "bad-slug\ue007")
-        n = wait_for("revalidation", lambda: error_count() == 10 and 10)
+        wait_for("the cell editor", lambda: find("input.editor"))
+        n = type_and_wait("input.editor", "bad-slug\ue007", "revalidation", lambda: error_count() == 10 and 10)
         check("fixing the cell drops the count to 10", n == 10, repr(n))
         screenshot("4-edited")
 
@@ -298,8 +315,8 @@ def main():
         print(f"     first rows of the 1M-row file visible after {first:.2f} s", flush=True)
         wait_for("validation of 1M rows", lambda: error_count() is not None, seconds=240)
         print(f"     1M rows validated after {time.monotonic() - started:.2f} s", flush=True)
-        goto = find("input[aria-label='Go to row']")
-        type_into(goto, "900000\ue007")
+        row_there = "return !!document.querySelector(\".grid-row[data-row='899999']\")"
+        type_and_wait("input[aria-label='Go to row']", "900000\ue007", "the jump", lambda: run(row_there))
         # Read as staff see it: the cell's text, and that it lies inside the grid's viewport.
         probe = """const c = document.querySelector(".grid-row[data-row='899999'] .cell[data-col='0']");
             if (!c) return null;

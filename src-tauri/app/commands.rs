@@ -88,6 +88,12 @@ pub fn workbench_cancel(wb: Wb<'_>) {
     wb.cancel();
 }
 
+/// Validate every open file again (after a cancel).
+#[tauri::command]
+pub fn workbench_revalidate(wb: Wb<'_>) {
+    wb.revalidate();
+}
+
 /// A window of rows, as bytes (see `encode_window`).
 #[tauri::command]
 pub async fn workbench_rows(
@@ -195,7 +201,13 @@ pub async fn workbench_save(
     let Some(to) = pick_save(&app, &name) else {
         return Ok(None);
     };
-    wb.save(id, &to, format).map(Some).map_err(msg)
+    // Writing a large file takes seconds: off the async workers.
+    let wb = Arc::clone(&wb);
+    tauri::async_runtime::spawn_blocking(move || wb.save(id, &to, format))
+        .await
+        .map_err(msg)?
+        .map(Some)
+        .map_err(msg)
 }
 
 /// Export the rows with errors (annotated) where the user chooses.
@@ -209,7 +221,12 @@ pub async fn workbench_export_errors(
     let Some(to) = pick_save(&app, &name) else {
         return Ok(None);
     };
-    let rows = wb.export_errors(id, &to).map_err(msg)?;
+    // A full validation pass: off the async workers.
+    let (wb, path) = (Arc::clone(&wb), to.clone());
+    let rows = tauri::async_runtime::spawn_blocking(move || wb.export_errors(id, &path))
+        .await
+        .map_err(msg)?
+        .map_err(msg)?;
     Ok(Some(Saved {
         path: to.display().to_string(),
         bytes: rows,

@@ -30,13 +30,16 @@ pub fn run() {
                 let _ = window.set_title(&format!("Metasync {}", env!("CARGO_PKG_VERSION")));
             }
             if !argv.is_empty() {
-                commands::open(&workbench, &argv);
+                // Opening decodes non-UTF-8 files whole: never on the UI thread.
+                let wb = Arc::clone(&workbench);
+                std::thread::spawn(move || commands::open(&wb, &argv));
             }
             Ok(())
         })
         .on_window_event(move |_, event| {
             if let WindowEvent::DragDrop(DragDropEvent::Drop { paths, .. }) = event {
-                commands::open(&dropped, paths);
+                let (wb, paths) = (Arc::clone(&dropped), paths.clone());
+                std::thread::spawn(move || commands::open(&wb, &paths));
             }
         });
     #[cfg(not(feature = "test-hooks"))]
@@ -48,6 +51,7 @@ pub fn run() {
         commands::workbench_files,
         commands::workbench_close,
         commands::workbench_cancel,
+        commands::workbench_revalidate,
         commands::workbench_rows,
         commands::workbench_row_findings,
         commands::workbench_next_error,
@@ -68,6 +72,7 @@ pub fn run() {
         commands::workbench_files,
         commands::workbench_close,
         commands::workbench_cancel,
+        commands::workbench_revalidate,
         commands::workbench_rows,
         commands::workbench_row_findings,
         commands::workbench_next_error,

@@ -5,7 +5,7 @@ import { backend, type FileProgress, type FileSummary, type FindingView, type Vi
 import { FixPanel } from "./FixPanel";
 import { MappingEditor } from "./MappingEditor";
 import { opensByItself } from "./mapping";
-import { Grid, type GridHandle } from "./grid/Grid";
+import { Grid, type GridHandle, type Jump } from "./grid/Grid";
 import { viewLabel } from "./labels";
 
 export function App() {
@@ -96,6 +96,7 @@ function Workspace(props: {
   const [goTo, setGoTo] = useState("");
   const [editGen, setEditGen] = useState(0);
   const [mapping, setMapping] = useState(false);
+  const [jumpTo, setJumpTo] = useState<Jump | null>(null);
   const [offered, setOffered] = useState(false);
   // Columns nobody recognises open the editor by itself, once.
   useEffect(() => {
@@ -121,8 +122,9 @@ function Workspace(props: {
   const show = async (row: number) => {
     const pos = await backend.position(file.id, view, row);
     if (pos === null) {
+      // Not in this filter: show every row, then jump once their count is in.
       setView({ kind: "all" });
-      setTimeout(() => grid.current?.scrollToPosition(row), 0);
+      setJumpTo({ pos: row, total: file.rows, nonce: Date.now() });
     } else grid.current?.scrollToPosition(pos);
     setSelected({ row, column: null });
   };
@@ -148,6 +150,11 @@ function Workspace(props: {
         ) : (
           <span className={file.invalid || file.unusable ? "errors" : "ok"} data-testid="error-count">
             {file.unusable ? "cannot be read" : `${file.invalid.toLocaleString("en-US")} rows with errors`}
+          </span>
+        )}
+        {!file.indexed && !file.checking && pct === null && !file.unusable && (
+          <span className="note">
+            Only partly read. <button onClick={() => void backend.revalidate()}>Validate again</button>
           </span>
         )}
         {file.blank_rows > 0 && <span className="note">{file.blank_rows} blank rows skipped</span>}
@@ -230,6 +237,7 @@ function Workspace(props: {
           ref={grid}
           file={file}
           view={view}
+          jump={jumpTo}
           generation={gen}
           selected={selected}
           onSelect={(row, column) => setSelected({ row, column })}

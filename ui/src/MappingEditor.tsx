@@ -1,7 +1,7 @@
 // The mapping editor: each source column beside the field it means, suggestions first
 // (ranked by how alike the names are), the required fields still unmapped, and a save
 // that writes the header set's profile (the TOML `validate --mapping` reads).
-import { useQuery } from "@tanstack/react-query";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 import { backend, type FileSummary } from "./backend";
 import { chosenTwice, currentType, fieldsOf, initialChoices, missingRequired, type Choices } from "./mapping";
@@ -11,6 +11,7 @@ const TYPES = ["show", "season", "episode", "asset"];
 export function MappingEditor(props: { file: FileSummary; onClose(): void; onSaved(path: string): void; onMessage(m: string): void }) {
   const { file } = props;
   const [entityType, setEntityType] = useState<string>("");
+  const qc = useQueryClient();
   const view = useQuery({
     queryKey: ["mapping", file.id],
     queryFn: () => backend.mapping(file.id),
@@ -34,7 +35,11 @@ export function MappingEditor(props: { file: FileSummary; onClose(): void; onSav
         entity_type: type,
         columns: v.columns.map((c) => ({ column: c.index, field: choices[c.index] || null })),
       })
-      .then(props.onSaved, (e) => props.onMessage(String(e)));
+      .then((path) => {
+        // The next opening shows the saved profile, not these suggestions.
+        void qc.invalidateQueries({ queryKey: ["mapping", file.id] });
+        props.onSaved(path);
+      }, (e) => props.onMessage(String(e)));
 
   return (
     <section className="mapping" role="dialog" aria-label="Map columns">

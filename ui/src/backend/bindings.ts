@@ -18,7 +18,11 @@ mapping_profile: string | null,
  * Columns no field matches, a required column missing, or no usable header: the
  * mapping editor can help.
  */
-needs_mapping: boolean, };
+needs_mapping: boolean, 
+/**
+ * Every row has been read (edits, saves and bulk fixes wait for it).
+ */
+indexed: boolean, };
 
 export type CodeCount = { code: string, count: number, };
 

@@ -36,6 +36,7 @@ export const backend = {
   files: () => invoke<FileSummary[]>("workbench_files"),
   close: (id: number) => invoke<void>("workbench_close", { id }),
   cancel: () => invoke<void>("workbench_cancel"),
+  revalidate: () => invoke<void>("workbench_revalidate"),
   async rows(id: number, view: ViewArg, start: number, count: number): Promise<RowWindow> {
     const buf = await invoke<ArrayBuffer>("workbench_rows", { id, view, start, count });
     return decodeWindow(buf);

@@ -14,8 +14,16 @@ export interface GridHandle {
   scrollToPosition(pos: number): void;
 }
 
+/** A jump into a view that is still loading: applied once the view's row count is known. */
+export interface Jump {
+  pos: number;
+  total: number;
+  nonce: number;
+}
+
 interface Props {
   file: FileSummary;
+  jump?: Jump | null;
   view: ViewArg;
   generation: number;
   selected: { row: number; column: number | null } | null;
@@ -24,7 +32,7 @@ interface Props {
 }
 
 export const Grid = forwardRef<GridHandle, Props>(function Grid(props, ref) {
-  const { file, view, generation, selected, onSelect, onEdit } = props;
+  const { file, view, generation, selected, onSelect, onEdit, jump } = props;
   const scroller = useRef<HTMLDivElement>(null);
   const [scrollTop, setScrollTop] = useState(0);
   const [height, setHeight] = useState(480);
@@ -51,6 +59,18 @@ export const Grid = forwardRef<GridHandle, Props>(function Grid(props, ref) {
   useEffect(() => {
     if (q.data) setTotal(q.data.total);
   }, [q.data]);
+
+  // A jump into another view waits for that view's rows: before, the spacer still has
+  // the old view's height and the browser would clamp the scroll.
+  const applied = useRef(0);
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    if (!jump || !el || applied.current === jump.nonce || total !== jump.total) return;
+    applied.current = jump.nonce;
+    const top = scrollTopFor(jump.pos, geometry(total, ROW_HEIGHT, height));
+    el.scrollTop = top;
+    setScrollTop(top);
+  }, [jump, total, height]);
 
   useImperativeHandle(ref, () => ({
     scrollToPosition(pos: number) {

@@ -336,7 +336,17 @@ impl CsvSource {
     }
 
     /// Open any byte stream; `path` only names it in messages.
-    pub fn from_reader(path: &Path, mut input: Box<dyn Read + Send>) -> Result<Self, IngestError> {
+    pub fn from_reader(path: &Path, input: Box<dyn Read + Send>) -> Result<Self, IngestError> {
+        Self::from_reader_as(path, input, None)
+    }
+
+    /// [`Self::from_reader`] with the encoding known (text a caller already decoded or
+    /// rebuilt: sniffing a part of it could guess otherwise).
+    pub fn from_reader_as(
+        path: &Path,
+        mut input: Box<dyn Read + Send>,
+        known: Option<Encoding>,
+    ) -> Result<Self, IngestError> {
         let path = path.to_owned();
         let read_err = |source| IngestError::Read {
             path: path.clone(),
@@ -352,11 +362,13 @@ impl CsvSource {
         if sample.is_empty() {
             return Err(IngestError::Empty { path });
         }
-        let (encoding, bom) =
-            detect_encoding(&sample, complete).map_err(|what| IngestError::NotText {
+        let (encoding, bom) = match known {
+            Some(e) => (e, 0),
+            None => detect_encoding(&sample, complete).map_err(|what| IngestError::NotText {
                 path: path.clone(),
                 what,
-            })?;
+            })?,
+        };
         let body: Box<dyn Read + Send> = Box::new(Cursor::new(sample[bom..].to_vec()).chain(input));
         let (stream, head): (Box<dyn Read + Send>, String) = match encoding {
             Encoding::Utf8 | Encoding::Utf8Bom => {

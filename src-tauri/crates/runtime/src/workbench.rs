@@ -52,6 +52,8 @@ pub struct FileSummary {
     /// Columns no field matches, a required column missing, or no usable header: the
     /// mapping editor can help.
     pub needs_mapping: bool,
+    /// Every row has been read (edits, saves and bulk fixes wait for it).
+    pub indexed: bool,
 }
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -397,9 +399,21 @@ impl Workbench {
 
     /// Stop the running pass, if any (the files keep what the last full pass found).
     pub fn cancel(&self) {
-        if let Some(p) = self.state().running.take() {
+        let files = {
+            let mut st = self.state();
+            let Some(p) = st.running.take() else { return };
             p.cancel.store(true, Ordering::Relaxed);
-        }
+            // The pass's result, should it still arrive, is not wanted.
+            st.generation += 1;
+            st.files.iter().map(|f| summary(f, false)).collect()
+        };
+        // The window stops showing progress; files keep the last verdict they had.
+        self.emit(WorkbenchEvent::Checked { files });
+    }
+
+    /// Validate every open file again (after a cancel, say).
+    pub fn revalidate(self: &Arc<Self>) {
+        self.start_check();
     }
 
     pub fn files(&self) -> Vec<FileSummary> {
@@ -409,19 +423,37 @@ impl Workbench {
     }
 
     /// A document with the validation options that apply to it.
-    fn with_doc_opts<T>(
-        &self,
+    /// Change a document (`f` returns the cells changed), re-check it at once, and
+    /// start a full pass. The running pass is retired under the same lock as the
+    /// change, so a pass that read the file before it can never install its verdict
+    /// over the re-check's.
+    fn mutate(
+        self: &Arc<Self>,
         id: u32,
-        f: impl FnOnce(&mut Document, &validate::Options) -> Result<T, WorkbenchFault>,
-    ) -> Result<T, WorkbenchFault> {
-        let mut st = self.state();
-        let opts = self.options(&st);
-        let open = st
-            .files
-            .iter_mut()
-            .find(|f| f.id == id)
-            .ok_or(WorkbenchFault::NoSuchFile(id))?;
-        f(&mut open.doc, &opts)
+        f: impl FnOnce(&mut Document) -> Result<usize, WorkbenchFault>,
+    ) -> Result<u64, WorkbenchFault> {
+        let n = {
+            let mut st = self.state();
+            let opts = self.options(&st);
+            let open = st
+                .files
+                .iter_mut()
+                .find(|f| f.id == id)
+                .ok_or(WorkbenchFault::NoSuchFile(id))?;
+            let n = f(&mut open.doc)?;
+            if n > 0 {
+                open.doc.quick_check(&opts)?;
+                if let Some(p) = st.running.take() {
+                    p.cancel.store(true, Ordering::Relaxed);
+                }
+                st.generation += 1;
+            }
+            n
+        };
+        if n > 0 {
+            self.start_check();
+        }
+        Ok(n as u64)
     }
 
     fn with_doc<T>(
@@ -640,17 +672,7 @@ impl Workbench {
         value: String,
     ) -> Result<u64, WorkbenchFault> {
         let (r, c) = (row_index(row)?, col_index(column)?);
-        let n = self.with_doc_opts(id, |d, opts| {
-            let n = d.edit(vec![(r, c, value)])?;
-            if n > 0 {
-                d.quick_check(opts)?;
-            }
-            Ok(n)
-        })?;
-        if n > 0 {
-            self.start_check();
-        }
-        Ok(n as u64)
+        self.mutate(id, |d| Ok(d.edit(vec![(r, c, value)])?))
     }
 
     pub fn preview_fix(
@@ -685,31 +707,11 @@ impl Workbench {
         scope: &ScopeArg,
     ) -> Result<u64, WorkbenchFault> {
         let (fix, scope) = (fix_of(fix), scope_of(scope)?);
-        let n = self.with_doc_opts(id, |d, opts| {
-            let n = d.apply_fix(&fix, &scope)?;
-            if n > 0 {
-                d.quick_check(opts)?;
-            }
-            Ok(n)
-        })?;
-        if n > 0 {
-            self.start_check();
-        }
-        Ok(n as u64)
+        self.mutate(id, |d| Ok(d.apply_fix(&fix, &scope)?))
     }
 
     pub fn undo(self: &Arc<Self>, id: u32) -> Result<u64, WorkbenchFault> {
-        let n = self.with_doc_opts(id, |d, opts| {
-            let n = d.undo();
-            if n > 0 {
-                d.quick_check(opts)?;
-            }
-            Ok(n)
-        })?;
-        if n > 0 {
-            self.start_check();
-        }
-        Ok(n as u64)
+        self.mutate(id, |d| Ok(d.undo()))
     }
 
     /// Write the corrected file to `to` (never over the original).
@@ -959,6 +961,7 @@ fn summary(f: &Open, checking: bool) -> FileSummary {
         edited_cells: d.edited_cells() as u64,
         can_undo: d.can_undo(),
         mapping_profile: f.mapping.as_ref().map(|(p, _)| p.display().to_string()),
+        indexed: src.indexed(),
         needs_mapping: c.unusable_header
             || c.counts.contains_key(&Code::UnknownColumn)
             || c.file_findings.iter().any(|x| x.code == Code::Required),
@@ -980,7 +983,8 @@ pub fn encode_window(total: u64, rows: &[WindowRow]) -> Vec<u8> {
     for r in rows {
         out.extend_from_slice(&r.row.to_le_bytes());
         out.push(r.status);
-        let n = r.cells.len().max(r.flags.len());
+        // A record of more than 65,535 cells shows its first 65,535.
+        let n = r.cells.len().max(r.flags.len()).min(usize::from(u16::MAX));
         out.extend_from_slice(&u16::try_from(n).unwrap_or(u16::MAX).to_le_bytes());
         for i in 0..n {
             let cell = r.cells.get(i).map_or("", String::as_str);
@@ -1183,8 +1187,17 @@ mod tests {
             wb.edit(files[0].id, 50_000, 1, "bad-slug".into()).ok(),
             Some(1)
         );
+        // The edit's verdict is there at once; the full pass agrees after.
+        assert_eq!(wb.files()[0].invalid, 0);
         wb.wait();
         assert_eq!(wb.files()[0].invalid, 0);
+        // A cancelled pass says so (the window stops showing progress) and leaves
+        // the last verdict.
+        wb.revalidate();
+        wb.cancel();
+        wb.wait();
+        assert_eq!(wb.files()[0].invalid, 0);
+        assert!(!wb.files()[0].checking);
         let ev = events
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);

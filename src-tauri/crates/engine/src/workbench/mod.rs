@@ -76,7 +76,13 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> WorkbenchError + '_ {
 struct Index {
     offsets: Vec<u64>,
     complete: bool,
+    /// The first pass writing it. A pass that was cancelled but not yet stopped
+    /// writes nothing once another has taken the index over.
+    owner: u64,
 }
+
+/// Numbers first passes, so each knows whether the index is still its own.
+static PASSES: AtomicU64 = AtomicU64::new(1);
 
 /// Rows' text and each row's byte range in it.
 type RawRows = (Vec<u8>, Vec<(usize, usize)>);
@@ -165,13 +171,19 @@ impl Source {
         self.text
             .read(base, ix.offsets[b], &mut buf)
             .map_err(io_err(&self.path))?;
-        let spans = (a..b)
-            .map(|i| {
-                let s = usize::try_from(ix.offsets[i] - base).unwrap_or(0);
-                let e = usize::try_from(ix.offsets[i + 1] - base).unwrap_or(0);
-                (s, e)
-            })
-            .collect();
+        let mut spans = Vec::with_capacity(b - a);
+        for i in a..b {
+            let at = |k: usize| {
+                ix.offsets[k]
+                    .checked_sub(base)
+                    .and_then(|d| usize::try_from(d).ok())
+            };
+            match (at(i), at(i + 1)) {
+                (Some(s), Some(e)) if s <= e && e <= buf.len() => spans.push((s, e)),
+                // Offsets out of order would mean a broken index: say so, never slice.
+                _ => return Err(WorkbenchError::NotIndexed),
+            }
+        }
         Ok((buf, spans))
     }
 }
@@ -200,15 +212,27 @@ pub struct Checked {
     groups: Groups,
 }
 
-/// Rows by hash of their key, and of their (parent, ordinal, segment), sorted by hash:
-/// the rows an edit can make or unmake duplicates of.
+/// Rows by hash of each value a file-level rule compares — key, slug, (parent,
+/// ordinal, segment), an asset's (parent, kind, title), an episode's full_length —
+/// sorted by hash: the rows an edit can make or unmake duplicates of.
 #[derive(Debug, Clone, Default)]
 struct Groups {
-    /// Header positions of the key, parent, ordinal and segment columns.
+    cols: GroupCols,
+    lists: [Vec<(u64, u32)>; GROUPS],
+}
+
+const GROUPS: usize = 5;
+
+/// Header positions of the columns the groups read.
+#[derive(Debug, Clone, Default)]
+struct GroupCols {
     key: Option<usize>,
-    ordinal: Option<(usize, usize, Option<usize>)>,
-    keys: Vec<(u64, u32)>,
-    ordinals: Vec<(u64, u32)>,
+    slug: Option<usize>,
+    parent: Option<usize>,
+    ordinal: Option<usize>,
+    segment: Option<usize>,
+    object_type: Option<usize>,
+    title: Option<usize>,
 }
 
 impl Groups {
@@ -225,28 +249,42 @@ impl Groups {
             .map(|(_, c)| c)
             .or((t == EntityType::Asset).then_some("parent_key"));
         Self {
-            key: col(t.key_column()),
-            ordinal: match (parent.and_then(col), col("ordinal")) {
-                (Some(p), Some(o)) => Some((p, o, col("segment"))),
-                _ => None,
+            cols: GroupCols {
+                key: col(t.key_column()),
+                slug: col("slug"),
+                parent: parent.and_then(col),
+                ordinal: col("ordinal"),
+                segment: col("segment"),
+                object_type: col("object_type"),
+                title: col("title"),
             },
-            keys: Vec::new(),
-            ordinals: Vec::new(),
+            lists: Default::default(),
         }
     }
 
-    fn hashes<S: AsRef<str>>(&self, cells: &[S]) -> (Option<u64>, Option<u64>) {
-        let cell = |i: usize| cells.get(i).map_or("", |c| trim(c.as_ref()));
-        let key = self
-            .key
-            .map(&cell)
-            .filter(|k| !k.is_empty())
-            .map(|k| hash(&[k]));
-        let ord = self.ordinal.and_then(|(p, o, seg)| {
-            let (p, o) = (cell(p), cell(o));
-            (!p.is_empty() && !o.is_empty()).then(|| hash(&[p, o, seg.map_or("", cell)]))
-        });
-        (key, ord)
+    /// The group of each rule a row's cells fall in (as the validator compares them:
+    /// trimmed text, ordinals as numbers, kinds in any case).
+    fn hashes<S: AsRef<str>>(&self, cells: &[S]) -> [Option<u64>; GROUPS] {
+        let c = &self.cols;
+        let cell = |i: Option<usize>| {
+            i.and_then(|i| cells.get(i))
+                .map_or("", |c| trim(c.as_ref()))
+        };
+        let some = |v: &str| (!v.is_empty()).then_some(());
+        let (parent, kind) = (cell(c.parent), cell(c.object_type).to_ascii_lowercase());
+        let ordinal = cell(c.ordinal);
+        let ordinal = ordinal
+            .parse::<u64>()
+            .map_or_else(|_| ordinal.to_string(), |n| n.to_string());
+        [
+            some(cell(c.key)).map(|()| hash(&["k", cell(c.key)])),
+            some(cell(c.slug)).map(|()| hash(&["s", cell(c.slug)])),
+            (c.ordinal.is_some() && !parent.is_empty() && !ordinal.is_empty())
+                .then(|| hash(&["o", parent, &ordinal, cell(c.segment)])),
+            (!parent.is_empty() && !kind.is_empty() && kind != "full_length")
+                .then(|| hash(&["t", parent, &kind, cell(c.title)])),
+            (!parent.is_empty() && kind == "full_length").then(|| hash(&["f", parent])),
+        ]
     }
 
     fn add(&mut self, row: u32, cells: &csv::ByteRecord) {
@@ -254,28 +292,32 @@ impl Groups {
             .iter()
             .map(|c| std::str::from_utf8(c).unwrap_or(""))
             .collect();
-        let (k, o) = self.hashes(&text);
-        if let Some(k) = k {
-            self.keys.push((k, row));
-        }
-        if let Some(o) = o {
-            self.ordinals.push((o, row));
+        let hashes = self.hashes(&text);
+        for (list, h) in self.lists.iter_mut().zip(hashes) {
+            if let Some(h) = h {
+                list.push((h, row));
+            }
         }
     }
 
     fn finish(&mut self) {
-        self.keys.sort_unstable();
-        self.ordinals.sort_unstable();
+        for list in &mut self.lists {
+            list.sort_unstable();
+        }
     }
 
-    fn rows_with(list: &[(u64, u32)], h: u64, out: &mut Vec<u32>) {
-        let start = list.partition_point(|&(x, _)| x < h);
-        out.extend(
-            list[start..]
-                .iter()
-                .take_while(|&&(x, _)| x == h)
-                .map(|&(_, r)| r),
-        );
+    /// Every row in the same group as `hashes`, in any rule.
+    fn rows_with(&self, hashes: [Option<u64>; GROUPS], out: &mut Vec<u32>) {
+        for (list, h) in self.lists.iter().zip(hashes) {
+            let Some(h) = h else { continue };
+            let start = list.partition_point(|&(x, _)| x < h);
+            out.extend(
+                list[start..]
+                    .iter()
+                    .take_while(|&&(x, _)| x == h)
+                    .map(|&(_, r)| r),
+            );
+        }
     }
 }
 
@@ -338,6 +380,18 @@ impl Document {
     pub fn new(source: Source) -> Self {
         Self {
             source: Arc::new(source),
+            checked: Checked::default(),
+            edits: Arc::default(),
+            checked_edits: Arc::default(),
+            undo: Vec::new(),
+            views: HashMap::new(),
+        }
+    }
+
+    #[cfg(test)]
+    fn new_shared(source: Arc<Source>) -> Self {
+        Self {
+            source,
             checked: Checked::default(),
             edits: Arc::default(),
             checked_edits: Arc::default(),
@@ -412,13 +466,8 @@ impl Document {
                     }
                     cells[c].clone_from(v);
                 }
-                let (k, o) = self.checked.groups.hashes(&cells);
-                if let Some(k) = k {
-                    Groups::rows_with(&self.checked.groups.keys, k, &mut rows);
-                }
-                if let Some(o) = o {
-                    Groups::rows_with(&self.checked.groups.ordinals, o, &mut rows);
-                }
+                let h = self.checked.groups.hashes(&cells);
+                self.checked.groups.rows_with(h, &mut rows);
             }
         }
         rows.sort_unstable();
@@ -478,7 +527,11 @@ impl Document {
         };
         let found: Arc<Mutex<Vec<Vec<Finding>>>> = Arc::default();
         let sink = Arc::clone(&found);
-        let src = CsvSource::from_reader(&self.source.path, Box::new(io::Cursor::new(text)));
+        let src = CsvSource::from_reader_as(
+            &self.source.path,
+            Box::new(io::Cursor::new(text)),
+            Some(Encoding::Utf8),
+        );
         validate::validate_sources(vec![(self.source.path.clone(), src)], &opts, move |_| {
             Ok(Some(
                 Box::new(QuickSink(Arc::clone(&sink))) as Box<dyn RowSink>
@@ -716,6 +769,11 @@ impl Document {
     }
 
     fn check_cell(&self, row: u32, column: u16) -> Result<(), WorkbenchError> {
+        // Edits wait for the first pass: it reads the file as it is, and its verdict
+        // would be taken for the edited rows'.
+        if !self.source.indexed() || self.checked.status.is_empty() {
+            return Err(WorkbenchError::NotIndexed);
+        }
         let rows = self.source.rows_indexed();
         if u64::from(row) >= rows {
             return Err(WorkbenchError::NoSuchRow {
@@ -916,7 +974,11 @@ pub fn check(
     let mut sources = Vec::with_capacity(input.files.len());
     for (src, edits) in &input.files {
         let opened = if src.indexed() {
-            CsvSource::from_reader(&src.path, Box::new(save::Corrected::new(src, edits)))
+            CsvSource::from_reader_as(
+                &src.path,
+                Box::new(save::Corrected::new(src, edits)),
+                Some(Encoding::Utf8),
+            )
         } else {
             CsvSource::open(&src.path)
         };
@@ -1009,11 +1071,26 @@ pub fn export_errors(
     if input.files.iter().any(|(s, _)| !s.indexed()) {
         return Err(WorkbenchError::NotIndexed);
     }
+    if input
+        .files
+        .iter()
+        .any(|(s, _)| save::same_file(&s.path, to))
+    {
+        return Err(WorkbenchError::CannotEncode(
+            "That is a file open in Metasync: choose another name for the errors file.".into(),
+        ));
+    }
+    // Written beside the target and renamed over it, as a save is.
+    let tmp = save::partial_path(to);
     let sources = input
         .files
         .iter()
         .map(|(src, edits)| {
-            let r = CsvSource::from_reader(&src.path, Box::new(save::Corrected::new(src, edits)));
+            let r = CsvSource::from_reader_as(
+                &src.path,
+                Box::new(save::Corrected::new(src, edits)),
+                Some(Encoding::Utf8),
+            );
             (src.path.clone(), r)
         })
         .collect();
@@ -1025,12 +1102,21 @@ pub fn export_errors(
         if head.path != target.path {
             return Ok(None);
         }
-        let out = io::BufWriter::new(std::fs::File::create(to)?);
+        let out = io::BufWriter::new(std::fs::File::create(&tmp)?);
         Ok(Some(
             Box::new(crate::annotate::AnnotatedCsv::new(out, head.header)?) as Box<dyn RowSink>,
         ))
-    })
-    .map_err(fail)?;
+    });
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(fail(e));
+        }
+    };
+    if tmp.exists() {
+        std::fs::rename(&tmp, to).map_err(fail)?;
+    }
     Ok(report
         .files
         .get(file)
@@ -1041,12 +1127,12 @@ pub fn export_errors(
         .unwrap_or(0))
 }
 
-fn finish_index(src: &Source) {
+fn finish_index(src: &Source, pass: u64) {
     let mut ix = src
         .index
         .write()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if !ix.complete {
+    if !ix.complete && ix.owner == pass {
         ix.offsets.push(src.text.len());
         ix.complete = true;
     }
@@ -1058,6 +1144,8 @@ struct Collect {
     file: usize,
     src: Arc<Source>,
     first_pass: bool,
+    /// This pass's number (see [`Index::owner`]).
+    pass: u64,
     /// Rows emptied by edits (the pass skips them), in order: maps the pass's row
     /// numbers back to the document's.
     blanked: Vec<u32>,
@@ -1089,6 +1177,17 @@ impl Collect {
             }
         }
         let first_pass = !src.indexed();
+        let pass = PASSES.fetch_add(1, Ordering::Relaxed);
+        if first_pass {
+            // A first pass cut short (cancelled when another file was opened) left
+            // part of the index behind; this one writes it from the start.
+            let mut ix = src
+                .index
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            ix.offsets.clear();
+            ix.owner = pass;
+        }
         let blanked = if first_pass {
             Vec::new()
         } else {
@@ -1102,6 +1201,7 @@ impl Collect {
         Self {
             file,
             first_pass,
+            pass,
             blanked,
             next_blank: 0,
             pending: Vec::new(),
@@ -1132,7 +1232,8 @@ impl Collect {
 
 /// Whether a row's cells, with these edits, are all empty.
 fn is_blank_after(src: &Source, row: u32, cells: &BTreeMap<u16, String>) -> bool {
-    if cells.values().any(|v| !v.trim().is_empty()) {
+    // The validator's test (`validate::is_blank`): ASCII white space only.
+    if cells.values().any(|v| !v.trim_ascii().is_empty()) {
         return false;
     }
     let Ok((buf, _)) = src.raw_rows(row, row + 1) else {
@@ -1172,7 +1273,12 @@ impl RowSink for Collect {
         let r = u32::try_from(row).map_err(io::Error::other)?;
         self.checked.groups.add(r, view.record);
         if !view.findings.is_empty() {
-            self.checked.findings.insert(r, view.findings.to_vec());
+            let mut fs = view.findings.to_vec();
+            // The pass skipped rows emptied by edits; the document counts them.
+            for f in &mut fs {
+                f.row = Some(u64::from(r) + 1);
+            }
+            self.checked.findings.insert(r, fs);
         }
         if self.first_pass {
             self.pending.push(view.byte);
@@ -1198,7 +1304,7 @@ impl RowSink for Collect {
         }
         if self.first_pass {
             self.publish();
-            finish_index(&self.src);
+            finish_index(&self.src, self.pass);
         }
         self.progress.bytes[self.file].store(self.src.size, Ordering::Relaxed);
         self.progress.rows[self.file].store(self.checked.status.len() as u64, Ordering::Relaxed);

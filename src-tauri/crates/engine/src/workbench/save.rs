@@ -117,16 +117,8 @@ pub(crate) fn save(
                 .into(),
         ));
     }
-    let dir = to
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = to.file_name().map_or_else(
-        || "corrected.csv".into(),
-        |n| n.to_string_lossy().into_owned(),
-    );
     // Written beside the target and renamed over it: a crash leaves no half file.
-    let tmp = dir.join(format!(".{name}.partial"));
+    let tmp = partial_path(to);
     let result = (|| -> Result<u64, WorkbenchError> {
         let file = std::fs::File::create(&tmp).map_err(fail)?;
         let mut out = io::BufWriter::with_capacity(1 << 20, file);
@@ -159,7 +151,20 @@ pub(crate) fn save(
     }
 }
 
-fn same_file(a: &Path, b: &Path) -> bool {
+/// Where a file is written before it is renamed to `to`.
+pub(crate) fn partial_path(to: &Path) -> std::path::PathBuf {
+    let dir = to
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = to.file_name().map_or_else(
+        || "corrected.csv".into(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    dir.join(format!(".{name}.partial"))
+}
+
+pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,

@@ -101,6 +101,38 @@ fn rows_are_indexed_and_broken_cells_flagged() {
 }
 
 #[test]
+fn a_first_pass_cut_short_is_redone_from_the_start() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic_on(e));
+    let p = dir.path().join("shows.csv");
+    std::fs::write(&p, SHOWS).unwrap_or_else(|e| panic_on(e));
+    let src = Arc::new(Source::open(&p).unwrap_or_else(|e| panic_on(e)));
+    // What a cancelled pass leaves: offsets published, the index not complete.
+    src.index
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .offsets
+        .extend([70, 110]);
+    let input = CheckInput {
+        files: vec![(Arc::clone(&src), Arc::new(Edits::new()))],
+    };
+    let progress = Arc::new(Progress::new(1));
+    let out =
+        check(&input, &validate::Options::default(), &progress).unwrap_or_else(|e| panic_on(e));
+    assert_eq!(out[0].rows, 3);
+    assert_eq!(src.rows_indexed(), 3, "no row indexed twice");
+    let mut doc = Document::new_shared(src);
+    doc.set_checked(
+        out.into_iter().next().unwrap_or_default(),
+        Arc::new(Edits::new()),
+    );
+    let w = doc.window(View::All, 0, 3).unwrap_or_else(|e| panic_on(e));
+    assert_eq!(
+        w.iter().map(|r| r.cells[0].as_str()).collect::<Vec<_>>(),
+        ["SH1", "SH2", "SH3"]
+    );
+}
+
+#[test]
 fn an_edit_revalidates_and_saves_byte_for_byte() {
     let mut b = Bench::open(&[("shows.csv", SHOWS.as_bytes())]);
     assert_eq!(
@@ -225,6 +257,78 @@ fn a_quick_check_sees_duplicates_made_and_unmade_as_the_full_pass_does() {
     let msg = &quick.findings[&3][0].message;
     assert!(msg.contains("first at row 2"), "{msg}");
     same_verdict(&mut b, &quick, &full);
+}
+
+#[test]
+fn a_quick_check_follows_slugs_and_ordinals_written_differently() {
+    // Two pasted rows share key and slug: only the key is reported (a repeated key is
+    // one finding). Renaming the key brings the slug out, on the quick check too.
+    let body = "show_key,slug,title,audience,station,language\nSH1,a,A,national,,en\nSH1,a,A,national,,en\n";
+    let mut b = Bench::open(&[("s.csv", body.as_bytes())]);
+    b.doc()
+        .edit(vec![(1, 0, "SH2".into())])
+        .unwrap_or_else(|e| panic_on(e));
+    let (quick, full) = quick_then_full(&mut b);
+    assert_eq!(
+        quick.counts.get(&Code::DuplicateKey),
+        Some(&1),
+        "the slug now"
+    );
+    same_verdict(&mut b, &quick, &full);
+    // "01" and "1" are one ordinal.
+    let body = "episode_key,season_key,ordinal,slug,title,description_short,description_long,premiered_on,language\n\
+E1,S1,1,e1,T1,s,l,2024-01-01,en\n\
+E2,S1,2,e2,T2,s,l,2024-01-01,en\n";
+    let mut b = Bench::open(&[("e.csv", body.as_bytes())]);
+    b.doc()
+        .edit(vec![(1, 2, "01".into())])
+        .unwrap_or_else(|e| panic_on(e));
+    let (quick, full) = quick_then_full(&mut b);
+    assert!(quick.counts.contains_key(&Code::DuplicateOrdinal));
+    same_verdict(&mut b, &quick, &full);
+}
+
+#[test]
+fn edits_wait_for_the_first_pass() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic_on(e));
+    let p = dir.path().join("shows.csv");
+    std::fs::write(&p, SHOWS).unwrap_or_else(|e| panic_on(e));
+    let mut doc = Document::new(Source::open(&p).unwrap_or_else(|e| panic_on(e)));
+    assert!(matches!(
+        doc.edit(vec![(0, 0, "X".into())]),
+        Err(WorkbenchError::NotIndexed)
+    ));
+}
+
+#[test]
+fn export_errors_never_writes_over_an_open_file() {
+    let b = Bench::open(&[("shows.csv", SHOWS.as_bytes())]);
+    let src = Arc::clone(b.docs[0].source());
+    let input = CheckInput {
+        files: vec![(Arc::clone(&src), Arc::new(Edits::new()))],
+    };
+    let r = export_errors(&input, 0, &validate::Options::default(), &src.path);
+    assert!(matches!(r, Err(WorkbenchError::CannotEncode(_))), "{r:?}");
+    assert_eq!(
+        std::fs::read(&src.path).unwrap_or_default(),
+        SHOWS.as_bytes()
+    );
+}
+
+#[test]
+fn a_cancelled_first_pass_writes_nothing_once_another_took_over() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic_on(e));
+    let p = dir.path().join("shows.csv");
+    std::fs::write(&p, SHOWS).unwrap_or_else(|e| panic_on(e));
+    let src = Arc::new(Source::open(&p).unwrap_or_else(|e| panic_on(e)));
+    // A stale pass (owner 0 is nobody now) tries to finish the index.
+    let pass = PASSES.fetch_add(1, Ordering::Relaxed);
+    src.index
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .owner = pass + 1_000_000;
+    finish_index(&src, pass);
+    assert!(!src.indexed(), "only the owner completes the index");
 }
 
 #[test]
