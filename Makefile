@@ -86,9 +86,14 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+# One feature set for every debug build of the tests: with the desktop's test hook on,
+# `cargo test` and the window test's build resolve the same features, so the AWS SDK is
+# compiled once (without it, building the app alone compiled it again: ~7 min).
+TEST_FEATURES := --features metasync-desktop/test-hooks
+
 # Every cargo test, the storage contract suite included (it starts moto from .venv).
 unit: moto
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace $(TEST_FEATURES)
 
 # The embedded backend has Windows-only code (no folder fsync there): type-check it for
 # Windows with the MinGW C compiler (bundled SQLite is C). macOS is not checked: its C
@@ -104,7 +109,7 @@ windows:
 # the same features and no second build of the AWS SDK (`build -p metasync-cli` alone
 # resolves other features and compiles it all again).
 keychain: moto
-	$(CARGO) test --workspace --no-run -q
+	$(CARGO) test --workspace --no-run -q $(TEST_FEATURES)
 	dbus-run-session -- tests/keychain.sh target/debug/metasync
 
 # The real window under Xvfb, driven through tauri-driver and WebKitWebDriver. The app
@@ -112,8 +117,7 @@ keychain: moto
 # folder: WebDriver can neither drop OS files nor click native dialogs); the CLI comes
 # from the test build. Screenshots land in target/desktop/.
 desktop: ui
-	$(CARGO) test --workspace --no-run -q
-	$(CARGO) build -p metasync-desktop --features test-hooks
+	$(CARGO) build --workspace --all-targets -q $(TEST_FEATURES)
 	timeout 900 xvfb-run -a -s "-screen 0 1280x900x24" dbus-run-session -- \
 	  python3 -u tests/desktop_window.py target/debug/metasync-desktop target/debug/metasync
 
