@@ -86,9 +86,9 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# One feature set for every debug build of the tests: with the desktop's test hook on,
-# `cargo test` and the window test's build resolve the same features, so the AWS SDK is
-# compiled once (without it, building the app alone compiled it again: ~7 min).
+# The desktop's test hook for every debug test build. Meant to give `cargo test` and the
+# window test's build one feature set; measured on a fresh clone (2026-11-28), the
+# window test's build still compiles the AWS SDK a second time (~7 min): open.
 TEST_FEATURES := --features metasync-desktop/test-hooks
 
 # Every cargo test, the storage contract suite included (it starts moto from .venv).
