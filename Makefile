@@ -86,9 +86,10 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# The desktop's test hook for every debug test build. Meant to give `cargo test` and the
-# window test's build one feature set; measured on a fresh clone (2026-11-28), the
-# window test's build still compiles the AWS SDK a second time (~7 min): open.
+# The desktop's test hook for every debug test build, so `cargo test` and the window
+# test's build resolve one feature set. `cargo test` never builds the desktop package
+# (its targets have `test = false`); the window test's build adds only Tauri's crates
+# (~4.5 min on 2 cores), not the AWS SDK again.
 TEST_FEATURES := --features metasync-desktop/test-hooks
 
 # Every cargo test, the storage contract suite included (it starts moto from .venv).
