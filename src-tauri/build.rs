@@ -21,6 +21,15 @@ const COMMANDS: &[&str] = &[
     "workbench_undo",
     "workbench_save",
     "workbench_export_errors",
+    "settings_get",
+    "settings_profile",
+    "settings_save",
+    "credentials_status",
+    "credentials_set",
+    "credentials_delete",
+    "connection_test",
+    "profile_active",
+    "profile_select",
     "test_open_paths",
 ];
 

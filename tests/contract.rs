@@ -1528,18 +1528,35 @@ mod infra_cli {
         )
         .expect("write config");
 
+        let actions = |v: &serde_json::Value, action: &str| {
+            v.as_array()
+                .map(|a| a.iter().filter(|c| c["action"] == action).count())
+                .unwrap_or(0)
+        };
+        let check = |config: &std::path::Path| {
+            let out = metasync(
+                config,
+                &["infra", "check", "--profile", "staging", "--format", "json"],
+            );
+            let seen: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+            (out.status.code(), seen)
+        };
+        // check only looks: nothing there yet, exit 1, and still nothing after it.
+        let (code, seen) = check(&config);
+        assert_eq!(code, Some(1), "{seen}");
+        assert_eq!(actions(&seen, "absent"), 1 + 8 + 1, "{seen}");
+        assert_eq!(check(&config).1, seen);
+
         let up = metasync(
             &config,
             &["infra", "up", "--profile", "staging", "--format", "json"],
         );
         assert!(up.status.success(), "{}", text(&up));
         let changes: serde_json::Value = serde_json::from_slice(&up.stdout).expect("json");
-        let actions = |v: &serde_json::Value, action: &str| {
-            v.as_array()
-                .map(|a| a.iter().filter(|c| c["action"] == action).count())
-                .unwrap_or(0)
-        };
         assert_eq!(actions(&changes, "created"), 1 + 8 + 1, "{changes}");
+        let (code, seen) = check(&config);
+        assert_eq!(code, Some(0), "{seen}");
+        assert_eq!(actions(&seen, "exists"), 1 + 8 + 1, "{seen}");
 
         let clients = Clients::new(&p, Some(moto_keys())).await.expect("clients");
         let queues = clients

@@ -10,10 +10,14 @@ METASYNC is the CLI, used to make the files and to check the saved one.
 
 The workbench, as staff use it: a broken episode file is opened → its error count and
 a highlighted cell show → filter to errors → fix a cell → the count drops → bulk-fix a
-column of US dates → save the corrected file → `metasync validate` accepts it. Then a
-1,000,000-row file: jump to row 900,000 and read its key from the grid. Screenshots
-of each screen go to target/desktop/."""
-import base64, csv, glob, http.client, json, os, shutil, socket, subprocess, sys, tempfile, time, urllib.error, urllib.request
+column of US dates → save the corrected file → `metasync validate` accepts it. An
+export with its own headers → the mapping editor. Settings: a production profile made
+in the form (a refused value shown in the CLI's words), its credentials into a real
+gnome-keyring, a connection test against the sandbox, and the CLI using what the window
+wrote; the header turns red on that profile. Then a 1,000,000-row file: jump to row
+900,000 and read its key from the grid. Screenshots of each screen go to
+target/desktop/."""
+import base64, csv, glob, http.client, json, os, re, shutil, socket, subprocess, sys, tempfile, time, urllib.error, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -65,6 +69,7 @@ ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
 BROKEN_ROWS = 200
 US_DATES = range(10, 20)  # 0-based rows whose premiered_on is written M/D/YYYY
 BAD_SLUG_ROW = 5
+SANDBOX_SECRET = "sandbox-secret"  # what the sandbox accepts (as `metasync sandbox` documents)
 
 
 def make_files(cli, tmp):
@@ -92,6 +97,45 @@ def make_files(cli, tmp):
     return broken, big, key, head
 
 
+def memory_of(app):
+    """The app's processes (the app and WebKit's, its descendants): PSS summed (shared
+    pages split between the processes that map them), RSS summed, and PSS per process,
+    in MiB. A measurement printed, not a check."""
+    parents, names, roots = {}, {}, []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                stat = f.read()
+            names[int(d)] = stat[stat.index("(") + 1:stat.rindex(")")]
+            parents[int(d)] = int(stat[stat.rindex(")") + 2:].split()[1])
+            if os.path.realpath(f"/proc/{d}/exe") == os.path.realpath(app):
+                roots.append(int(d))
+        except (OSError, ValueError, IndexError):
+            continue
+    if not roots:
+        return None
+    tree = set(roots)
+    grew = True
+    while grew:
+        more = {p for p, pp in parents.items() if pp in tree and p not in tree}
+        tree |= more
+        grew = bool(more)
+    pss = rss = 0.0
+    parts = []
+    for p in sorted(tree):
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                fields = {l.split(":")[0]: int(l.split()[1]) for l in f if l.split()[-1:] == ["kB"]}
+        except (OSError, ValueError):
+            continue
+        pss += fields.get("Pss", 0) / 1024
+        rss += fields.get("Rss", 0) / 1024
+        parts.append((names.get(p, str(p)), fields.get("Pss", 0) / 1024))
+    return pss, rss, parts
+
+
 def main():
     app = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "target/debug/metasync-desktop"))
     cli = os.path.abspath(sys.argv[2] if len(sys.argv) > 2 else os.path.join(ROOT, "target/debug/metasync"))
@@ -102,7 +146,25 @@ def main():
     os.makedirs(saves)
     port, native = free_port(), free_port()
     config = os.path.join(tmp, "config")  # where the app keeps mapping profiles
-    env = dict(os.environ, LIBGL_ALWAYS_SOFTWARE="1", METASYNC_TEST_SAVE_DIR=saves, XDG_CONFIG_HOME=config)
+    config_file = os.path.join(tmp, "profiles", "metasync.toml")  # written by the settings screen
+    home = os.path.join(tmp, "home")  # a throwaway keyring lives here
+    os.makedirs(os.path.join(home, "run"), mode=0o700)
+    env = dict(os.environ, LIBGL_ALWAYS_SOFTWARE="1", METASYNC_TEST_SAVE_DIR=saves, XDG_CONFIG_HOME=config,
+               METASYNC_CONFIG=config_file, HOME=home, XDG_DATA_HOME=os.path.join(home, "data"),
+               XDG_RUNTIME_DIR=os.path.join(home, "run"))
+    for var in ("METASYNC_TARGET_KEY", "METASYNC_TARGET_SECRET"):
+        env.pop(var, None)
+    # The OS keychain: gnome-keyring's Secret Service on this D-Bus session, unlocked.
+    unlocked = subprocess.run(["gnome-keyring-daemon", "--unlock", "--components=secrets"], input=b"\n",
+                              capture_output=True, env=env, check=True)
+    for line in unlocked.stdout.decode().splitlines():
+        k, _, v = line.partition("=")
+        if k.startswith("GNOME_KEYRING"):
+            env[k] = v
+    app_env = env
+    # The target: the sandbox (Media Manager as documented), on a free port.
+    sandbox_log = open(os.path.join(tmp, "sandbox.log"), "w+")
+    sandbox = subprocess.Popen([cli, "sandbox", "--port", "0"], stdout=sandbox_log, stderr=subprocess.STDOUT, env=env)
     # Its log goes to a file: a pipe would block the read below while a child it
     # started (WebKitWebDriver) still holds the pipe open.
     driver_log = open(os.path.join(tmp, "tauri-driver.log"), "w+b")
@@ -113,6 +175,16 @@ def main():
     wd = WebDriver(port)
     try:
         broken, big, big_key, head = make_files(cli, tmp)
+        sandbox_url = None
+        for _ in range(100):
+            sandbox_log.seek(0)
+            found = re.search(r"http://127\.0\.0\.1:\d+", sandbox_log.read())
+            if found:
+                sandbox_url = found.group(0)
+                break
+            time.sleep(0.1)
+        if not sandbox_url:
+            raise AssertionError("the sandbox did not say its address")
         wd.wait_ready(driver)
         caps = {"capabilities": {"alwaysMatch": {"browserName": "wry", "tauri:options": {"application": app}}}}
         print("tauri-driver is up; opening the app", flush=True)
@@ -203,6 +275,21 @@ def main():
         def error_count():
             t = text(find("[data-testid=error-count]"))
             return int(t.split()[0].replace(",", "")) if t.endswith("rows with errors") else None
+
+        def fill(css, value, tries=3):
+            """Type `value` into the field `css` as staff would; tauri-driver may drop
+            the typing's answer, so the field's value is read back and typed again."""
+            for i in range(tries):
+                el = find(css)
+                wd.call("POST", f"{s}/element/{el}/clear", {}, reads=True)
+                type_into(el, value)
+                try:
+                    return wait_for(f"{css} to hold the value", lambda: run(
+                        "return document.querySelector(arguments[0]).value === arguments[1]", css, value), seconds=5)
+                except AssertionError:
+                    if i == tries - 1:
+                        raise
+                    print(f"note: {css}: typing again", flush=True)
 
         def select(label, value):
             opt = find(f"select[aria-label='{label}'] option[value='{value}']")
@@ -306,6 +393,64 @@ def main():
         n = wait_for("the second export validated", lambda: error_count() == 0 and "0")
         check("the second export validates clean without the editor", n == "0" and not find_all("[role=dialog]"))
 
+        # Settings: a production profile made in the form (a refused value first, in
+        # the CLI's words), its target credentials into the keychain, a connection test
+        # against the sandbox, the CLI using what the window wrote, the header in red.
+        click(find("header button[aria-pressed]"))
+        wait_for("the settings screen", lambda: find_all("[role=dialog][aria-label=Settings]"))
+        click(wait_for("New profile", lambda: [b for b in find_all(".settings-list button") if text(b) == "New profile"])[0])
+        wait_for("the new profile's form", lambda: find_all("input[data-field=name]"))
+        fill("input[data-field=name]", "desk")
+        click(find("input[aria-label=Production]"))
+        fill("input[data-field='target.url']", sandbox_url + "/api/v1")
+        fill("input[data-field='target.quota']", "-5")
+        click(find(".settings-main button.primary"), idempotent=False)
+        shown = text(wait_for("the refusal", lambda: find_all("[data-testid=settings-error]"))[0])
+        with open(os.path.join(tmp, "refused.toml"), "w") as f:
+            f.write(f'[profiles.desk]\nproduction = true\n[profiles.desk.target]\ndialect = "media_manager"\n'
+                    f'url = "{sandbox_url}/api/v1"\nquota = -5\n')
+        cli_says = subprocess.run([cli, "target", "check", "--profile", "desk", "--config", os.path.join(tmp, "refused.toml")],
+                                  capture_output=True, text=True, env=app_env)
+        said = cli_says.stderr.strip().split("profile desk: ", 1)[-1]
+        check("a refused quota is shown in the CLI's words, at its field",
+              said and shown.endswith(said) and find_all("label.bad input[data-field='target.quota']")
+              and not os.path.exists(config_file), f"{shown!r} vs {cli_says.stderr!r}")
+        fill("input[data-field='target.quota']", "50")
+        click(find(".settings-main button.primary"), idempotent=False)
+        wait_for("the saved profile", lambda: find_all(".settings-list [data-profile=desk]") and find_all("[data-testid=credentials-target]"))
+        v = subprocess.run([cli, "infra", "check", "--profile", "desk", "--config", config_file], capture_output=True, text=True, env=app_env)
+        check("the CLI reads the profile the window wrote", v.returncode in (0, 1) and "profile desk [PRODUCTION]" in v.stdout,
+              v.stdout + v.stderr)
+        state = text(find("[data-testid=credentials-target]"))
+        check("the target's credentials start as not set", state == "not set", repr(state))
+        click(find(".credential[data-kind=target] button"))
+        fill("input[aria-label=Key]", "sandbox-key")
+        fill("input[aria-label=Secret]", SANDBOX_SECRET)
+        click(find(".secret-form button[type=submit]"), idempotent=False)
+        state = wait_for("credentials set", lambda: text(find("[data-testid=credentials-target]")) == "set" and "set")
+        html = run("return document.documentElement.outerHTML")
+        check("stored: the screen says set and holds no secret", state == "set" and SANDBOX_SECRET not in html)
+        stored = subprocess.run(["secret-tool", "lookup", "service", "metasync", "username", "desk/target-secret"],
+                                capture_output=True, text=True, env=app_env)
+        check("the secret is in the OS keychain", stored.stdout.strip() == SANDBOX_SECRET, stored.stderr)
+        click(find(".connection button"))
+        report = wait_for("the connection report", lambda: find_all("[data-testid=connection-report] li[data-ok]"), seconds=60)
+        lines = [(text(li), run("return arguments[0].dataset.ok", {ELEMENT: li})) for li in report]
+        check("test connection: the sandbox accepts the credentials and the folder is fine",
+              "credentials were accepted" in lines[0][0] and all(ok == "true" for _, ok in lines), repr(lines))
+        v = subprocess.run([cli, "target", "check", "--profile", "desk", "--config", config_file], capture_output=True, text=True, env=app_env)
+        check("metasync target check uses the window's profile and keychain entry", v.returncode == 0, v.stdout + v.stderr)
+        select("Profile", "desk")
+        red = wait_for("the production header", lambda: run("const h = document.querySelector('header');"
+                       "return h.classList.contains('production') && getComputedStyle(h).backgroundColor"))
+        check("a production profile turns the header red, with its badge",
+              red == "rgb(142, 27, 27)" and text(find("[data-testid=production]")) == "PRODUCTION", repr(red))
+        screenshot("8-settings")
+        select("Profile", "")
+        wait_for("the plain header", lambda: run("return !document.querySelector('header').classList.contains('production')"))
+        click(find("header button[aria-pressed]"))
+        wait_for("settings closed", lambda: not find_all("[role=dialog][aria-label=Settings]"))
+
         # A million rows: open, wait, jump to row 900,000 and read its key.
         started = time.monotonic()
         opened = invoke("test_open_paths", {"paths": [big]})
@@ -326,6 +471,12 @@ def main():
         check("row 900,000 shows its key from the file", seen["text"] == big_key, f"{seen!r} != {big_key!r}")
         check("row 900,000 is inside the grid's viewport", seen["inside"], repr(seen))
         screenshot("6-million-rows")
+        mem = memory_of(app)
+        if mem:
+            pss, rss, parts = mem
+            print(f"     memory with the 1M-row file open, all processes: PSS {pss:.0f} MiB "
+                  f"(RSS summed {rss:.0f} MiB: shared libraries counted once per process); "
+                  + ", ".join(f"{n} {p:.0f}" for n, p in parts), flush=True)
     except (OSError, AssertionError, subprocess.CalledProcessError) as e:
         print(f"FAIL the window test broke off: {e!r}")
         failed += 1
@@ -343,6 +494,8 @@ def main():
                 wd.call("DELETE", f"/session/{session}", timeout=20, reads=False)
             except (OSError, AssertionError) as e:
                 print(f"closing the session: {e}", file=sys.stderr)
+        sandbox.terminate()
+        sandbox_log.close()
         driver.terminate()
         try:
             driver.wait(timeout=10)

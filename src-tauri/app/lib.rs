@@ -3,7 +3,45 @@
 //! from a drop, the dialog or the command line.
 
 mod commands;
+mod settings;
 
+/// Every command the window may call (build.rs grants the same list), plus `extra`.
+macro_rules! app_commands {
+    ($($extra:path),*) => {
+        tauri::generate_handler![
+            $($extra,)*
+            commands::workbench_watch,
+            commands::workbench_mapping,
+            commands::workbench_save_mapping,
+            commands::workbench_open_dialog,
+            commands::workbench_files,
+            commands::workbench_close,
+            commands::workbench_cancel,
+            commands::workbench_revalidate,
+            commands::workbench_rows,
+            commands::workbench_row_findings,
+            commands::workbench_next_error,
+            commands::workbench_position,
+            commands::workbench_edit,
+            commands::workbench_preview_fix,
+            commands::workbench_apply_fix,
+            commands::workbench_undo,
+            commands::workbench_save,
+            commands::workbench_export_errors,
+            settings::settings_get,
+            settings::settings_profile,
+            settings::settings_save,
+            settings::credentials_status,
+            settings::credentials_set,
+            settings::credentials_delete,
+            settings::connection_test,
+            settings::profile_active,
+            settings::profile_select
+        ]
+    };
+}
+
+use metasync_runtime::settings::{user_config_path, Profiles};
 use metasync_runtime::workbench::{default_mappings_dir, Workbench};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,6 +53,10 @@ pub fn run() {
         workbench = workbench.with_mappings_dir(dir);
     }
     let workbench = Arc::new(workbench);
+    // Profiles live in the user's metasync.toml (the CLI finds it too).
+    let profiles = Arc::new(Profiles::new(
+        user_config_path().unwrap_or_else(|| PathBuf::from("metasync.toml")),
+    ));
     // `metasync-desktop FILE...`: how "Open with" and file associations arrive.
     let argv: Vec<PathBuf> = std::env::args_os()
         .skip(1)
@@ -25,6 +67,7 @@ pub fn run() {
     let builder = tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
         .manage(Arc::clone(&workbench))
+        .manage(profiles)
         .setup(move |app| {
             if let Some(window) = app.get_webview_window("main") {
                 let _ = window.set_title(&format!("Metasync {}", env!("CARGO_PKG_VERSION")));
@@ -43,48 +86,9 @@ pub fn run() {
             }
         });
     #[cfg(not(feature = "test-hooks"))]
-    let builder = builder.invoke_handler(tauri::generate_handler![
-        commands::workbench_watch,
-        commands::workbench_mapping,
-        commands::workbench_save_mapping,
-        commands::workbench_open_dialog,
-        commands::workbench_files,
-        commands::workbench_close,
-        commands::workbench_cancel,
-        commands::workbench_revalidate,
-        commands::workbench_rows,
-        commands::workbench_row_findings,
-        commands::workbench_next_error,
-        commands::workbench_position,
-        commands::workbench_edit,
-        commands::workbench_preview_fix,
-        commands::workbench_apply_fix,
-        commands::workbench_undo,
-        commands::workbench_save,
-        commands::workbench_export_errors,
-    ]);
+    let builder = builder.invoke_handler(app_commands!());
     #[cfg(feature = "test-hooks")]
-    let builder = builder.invoke_handler(tauri::generate_handler![
-        commands::workbench_watch,
-        commands::workbench_mapping,
-        commands::workbench_save_mapping,
-        commands::workbench_open_dialog,
-        commands::workbench_files,
-        commands::workbench_close,
-        commands::workbench_cancel,
-        commands::workbench_revalidate,
-        commands::workbench_rows,
-        commands::workbench_row_findings,
-        commands::workbench_next_error,
-        commands::workbench_position,
-        commands::workbench_edit,
-        commands::workbench_preview_fix,
-        commands::workbench_apply_fix,
-        commands::workbench_undo,
-        commands::workbench_save,
-        commands::workbench_export_errors,
-        commands::test_open_paths,
-    ]);
+    let builder = builder.invoke_handler(app_commands!(commands::test_open_paths));
     if let Err(e) = builder.run(tauri::generate_context!("tauri.conf.json")) {
         eprintln!("Metasync could not start: {e}");
         std::process::exit(1);

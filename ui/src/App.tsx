@@ -7,6 +7,7 @@ import { MappingEditor } from "./MappingEditor";
 import { opensByItself } from "./mapping";
 import { Grid, type GridHandle, type Jump } from "./grid/Grid";
 import { viewLabel } from "./labels";
+import { ProfileSwitcher, Settings } from "./Settings";
 
 export function App() {
   const qc = useQueryClient();
@@ -15,6 +16,8 @@ export function App() {
   const [generation, setGeneration] = useState(0);
   const [activeId, setActiveId] = useState<number | null>(null);
   const [message, setMessage] = useState<string | null>(null);
+  const [settingsOpen, setSettingsOpen] = useState(false);
+  const active = useQuery({ queryKey: ["active"], queryFn: backend.activeProfile });
 
   useEffect(() => {
     void backend.watch((e) => {
@@ -34,7 +37,7 @@ export function App() {
   }, [qc]);
 
   const list = files.data ?? [];
-  const active = list.find((f) => f.id === activeId) ?? list[0] ?? null;
+  const current = list.find((f) => f.id === activeId) ?? list[0] ?? null;
 
   const open = async () => {
     const results = await backend.openDialog();
@@ -47,14 +50,18 @@ export function App() {
 
   return (
     <div className="app">
-      <header>
+      <header className={active.data?.production ? "production" : ""}>
         <h1>Metasync</h1>
+        <ProfileSwitcher active={active.data} onMessage={setMessage} />
         <nav className="tabs">
           {list.map((f) => (
             <button
               key={f.id}
-              className={"tab" + (active?.id === f.id ? " active" : "")}
-              onClick={() => setActiveId(f.id)}
+              className={"tab" + (current?.id === f.id ? " active" : "")}
+              onClick={() => {
+                setActiveId(f.id);
+                setSettingsOpen(false);
+              }}
               title={f.path}
             >
               {f.name}
@@ -63,14 +70,19 @@ export function App() {
           ))}
         </nav>
         <button onClick={open}>Open files…</button>
+        <button onClick={() => setSettingsOpen((o) => !o)} aria-pressed={settingsOpen}>
+          Settings
+        </button>
       </header>
       {message && (
         <div className="message" role="alert">
           {message} <button onClick={() => setMessage(null)}>Dismiss</button>
         </div>
       )}
-      {active ? (
-        <Workspace key={active.id} file={active} progress={progress[active.id]} generation={generation} onMessage={setMessage} />
+      {settingsOpen ? (
+        <Settings onClose={() => setSettingsOpen(false)} />
+      ) : current ? (
+        <Workspace key={current.id} file={current} progress={progress[current.id]} generation={generation} onMessage={setMessage} />
       ) : (
         <section className="drop" aria-label="Drop zone">
           <p>

@@ -1,5 +1,5 @@
-// Generated from the Rust types in src-tauri/crates/runtime/src/workbench.rs by
-// `make bindings`; `make test` fails when this file is stale. Do not edit.
+// Generated from the Rust types in src-tauri/crates/runtime/src/{workbench,settings}.rs
+// by `make bindings`; `make test` fails when this file is stale. Do not edit.
 
 export type FileSummary = { id: number, name: string, path: string, entity_type: string | null, encoding: string, delimiter: string, header: Array<string>, 
 /**
@@ -91,3 +91,71 @@ export type MappingChoice = { column: number,
  * `None`: the column is ignored.
  */
 field: string | null, };
+
+export type SettingsError = { message: string, field: string | null, };
+
+export type SettingsView = { 
+/**
+ * The file the profiles live in (written by Save).
+ */
+path: string, exists: boolean, profiles: Array<ProfileSummary>, 
+/**
+ * Why the file as a whole cannot be read, as the CLI says it.
+ */
+problem: string | null, };
+
+export type ProfileSummary = { name: string, production: boolean, 
+/**
+ * `local` or `aws`.
+ */
+backend: string, 
+/**
+ * The target's URL, when the profile has one.
+ */
+target: string | null, 
+/**
+ * Why the CLI would refuse the profile.
+ */
+problem: string | null, };
+
+export type BackendChoice = "local" | "aws";
+
+export type DialectChoice = "media_manager" | "rest";
+
+export type ProfileForm = { name: string, production: boolean, backend: BackendChoice | null, data_dir: string, region: string, endpoint_url: string, aws_profile: string, bucket: string, table: string, queue_prefix: string, kms_key_id: string, max_receive_count: string, target: TargetForm | null, };
+
+export type TargetForm = { dialect: DialectChoice, 
+/**
+ * Media Manager only: `station` (the default) or `pbs`; empty for the default.
+ */
+access: string, url: string, token_url: string, quota: string, burst: string, concurrency: string, timeout_seconds: string, max_retries: string, base_delay_seconds: string, };
+
+export type CredentialsView = { target: boolean, aws: boolean, 
+/**
+ * Why the keychain could not be asked.
+ */
+problem: string | null, };
+
+export type CredentialKind = "target" | "aws";
+
+export type CheckLine = { ok: boolean, 
+/**
+ * `target`, `bucket`, `queue`, `table`, `database`, …
+ */
+what: string, detail: string, };
+
+export type ConnectionReport = { profile: string, production: boolean, 
+/**
+ * `None`: the profile has no target.
+ */
+target: CheckLine | null, backend: Array<CheckLine>, };
+
+export type ActiveProfile = { 
+/**
+ * `None`: the embedded default.
+ */
+name: string | null, 
+/**
+ * "profile staging [PRODUCTION]", or "the embedded default".
+ */
+label: string, production: boolean, };

@@ -295,6 +295,36 @@ async fn table_up(clients: &Clients, profile: &AwsProfile) -> Result<Change, Sto
     ))
 }
 
+/// What of `up`'s resources exists, changing nothing: `Exists` or `Absent` for the
+/// bucket, each queue and the table (the settings screen's connection test). A table
+/// still being created counts as existing.
+pub async fn check(clients: &Clients, profile: &AwsProfile) -> Result<Vec<Change>, StoreError> {
+    let seen = |found: bool| {
+        if found {
+            Action::Exists
+        } else {
+            Action::Absent
+        }
+    };
+    let bucket = &profile.bucket;
+    let found = match clients.s3.head_bucket().bucket(bucket).send().await {
+        Ok(_) => true,
+        Err(SdkError::ServiceError(e)) if e.err().is_not_found() => false,
+        Err(e) => return Err(store_error(Service::Objects, "HeadBucket", bucket, e)),
+    };
+    let mut changes = vec![change("bucket", bucket, seen(found))];
+    for entity in EntityType::ALL {
+        for (kind, dead) in [("dead-letter queue", true), ("queue", false)] {
+            let name = profile.queue_name(entity, dead);
+            let found = queue_url(clients, &name).await?.is_some();
+            changes.push(change(kind, &name, seen(found)));
+        }
+    }
+    let found = table_exists(clients, &profile.table).await?.is_some();
+    changes.push(change("table", &profile.table, seen(found)));
+    Ok(changes)
+}
+
 /// Remove what `up` created, objects in the bucket included.
 pub async fn down(clients: &Clients, profile: &AwsProfile) -> Result<Vec<Change>, StoreError> {
     let mut changes = Vec::new();

@@ -1,11 +1,11 @@
-//! `metasync infra up|down`: create what a profile's backend needs (idempotently), or
-//! remove it after confirmation.
+//! `metasync infra up|down|check`: create what a profile's backend needs
+//! (idempotently), remove it after confirmation, or say what of it exists.
 
 use crate::backend::{self, Chosen};
 use crate::output::{fail, Format};
-use metasync_aws::infra::{Action, Change};
-use metasync_engine::config::BackendProfile;
-use std::path::{Path, PathBuf};
+use crate::EXIT_FINDINGS;
+use metasync_runtime::infra::{infra, Action, InfraAction};
+use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -18,7 +18,8 @@ struct Common {
     /// Profile of metasync.toml; without one, the embedded default.
     #[arg(long)]
     profile: Option<String>,
-    /// metasync.toml to read (default: $METASYNC_CONFIG, then ./metasync.toml).
+    /// metasync.toml to read (default: $METASYNC_CONFIG, then ./metasync.toml, then
+    /// metasync/metasync.toml in the user's config folder).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "text")]
@@ -37,18 +38,21 @@ enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// Say which of them exist, changing nothing. Exit 1 when one is missing.
+    Check(Common),
 }
 
 pub fn run(args: Args) -> u8 {
-    let (common, down, yes) = match args.action {
-        Command::Up(c) => (c, false, false),
-        Command::Down { common, yes } => (common, true, yes),
+    let (common, action, yes) = match args.action {
+        Command::Up(c) => (c, InfraAction::Up, false),
+        Command::Down { common, yes } => (common, InfraAction::Down, yes),
+        Command::Check(c) => (c, InfraAction::Check, false),
     };
     let chosen = match backend::choose(common.profile.as_deref(), common.config.as_deref()) {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    if down && !yes {
+    if action == InfraAction::Down && !yes {
         if let Err(e) = confirm(&chosen) {
             return fail(e);
         }
@@ -57,28 +61,9 @@ pub fn run(args: Args) -> u8 {
         Ok(rt) => rt,
         Err(e) => return fail(e),
     };
-    let changes = rt.block_on(async {
-        match &chosen.backend {
-            BackendProfile::Local {
-                data_dir,
-                max_receive_count,
-            } => local(data_dir.as_deref(), *max_receive_count, down),
-            BackendProfile::Aws(profile) => {
-                let clients = backend::aws_clients(chosen.name.as_deref(), profile)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let result = if down {
-                    metasync_aws::infra::down(&clients, profile).await
-                } else {
-                    metasync_aws::infra::up(&clients, profile).await
-                };
-                result.map_err(|e| e.to_string())
-            }
-        }
-    });
-    let changes = match changes {
+    let changes = match rt.block_on(infra(&chosen, action)) {
         Ok(c) => c,
-        Err(e) => return fail(format!("{}: {e}", chosen.label)),
+        Err(e) => return fail(e),
     };
     match common.format {
         Format::Json => println!(
@@ -98,39 +83,20 @@ pub fn run(args: Args) -> u8 {
             }
         }
     }
-    0
-}
-
-fn local(
-    data_dir: Option<&Path>,
-    max_receive_count: u32,
-    down: bool,
-) -> Result<Vec<Change>, String> {
-    let dir = backend::local_dir(data_dir).map_err(|e| e.to_string())?;
-    let db = dir.join("metasync.db");
-    let objects = dir.join("objects");
-    let existed = (db.exists(), objects.exists());
-    let change = |kind, path: &Path, action| Change {
-        kind,
-        name: path.display().to_string(),
-        action,
-    };
-    let gone = |was: bool| if was { Action::Deleted } else { Action::Absent };
-    if down {
-        metasync_local::destroy(&dir)
-            .map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
-        return Ok(vec![
-            change("database", &db, gone(existed.0)),
-            change("objects", &objects, gone(existed.1)),
-        ]);
+    let missing = changes.iter().any(|c| c.action == Action::Absent);
+    if action == InfraAction::Check && missing {
+        eprintln!(
+            "{}: some resources are missing; `metasync infra up{}` creates them",
+            chosen.label,
+            chosen
+                .name
+                .as_deref()
+                .map(|n| format!(" --profile {n}"))
+                .unwrap_or_default()
+        );
+        return EXIT_FINDINGS;
     }
-    metasync_local::open(&dir, metasync_local::QueueSettings { max_receive_count })
-        .map_err(|e| e.to_string())?;
-    let made = |was: bool| if was { Action::Exists } else { Action::Created };
-    Ok(vec![
-        change("database", &db, made(existed.0)),
-        change("objects", &objects, made(existed.1)),
-    ])
+    0
 }
 
 /// Ask for the profile's name back; without a terminal, refuse (use --yes).

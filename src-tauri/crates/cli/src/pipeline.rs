@@ -16,7 +16,8 @@ pub struct Common {
     /// Profile of metasync.toml; without one, the embedded default.
     #[arg(long)]
     profile: Option<String>,
-    /// metasync.toml to read (default: $METASYNC_CONFIG, then ./metasync.toml).
+    /// metasync.toml to read (default: $METASYNC_CONFIG, then ./metasync.toml, then
+    /// metasync/metasync.toml in the user's config folder).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "text")]

@@ -3,9 +3,7 @@
 
 use crate::output::fail;
 use crate::EXIT_FINDINGS;
-use metasync_catalog_client::credentials;
-use metasync_engine::config::{self, Dialect};
-use metasync_engine::target::CallError;
+use metasync_runtime::settings::{target_check, TargetCheck};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -20,7 +18,8 @@ enum Action {
     Check {
         #[arg(long)]
         profile: String,
-        /// metasync.toml to read (default: $METASYNC_CONFIG, then ./metasync.toml).
+        /// metasync.toml to read (default: $METASYNC_CONFIG, then ./metasync.toml, then
+        /// metasync/metasync.toml in the user's config folder).
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
@@ -28,18 +27,7 @@ enum Action {
 
 pub fn run(args: Args) -> u8 {
     let Action::Check { profile, config } = args.action;
-    let path = config::locate(config.as_deref());
-    let p = match config::load_profile(&path, &profile, |k| std::env::var(k).ok()) {
-        Ok(p) => p,
-        Err(e) => return fail(e),
-    };
-    let Some(target) = p.target else {
-        return fail(format!(
-            "{}: profile {profile} has no [profiles.{profile}.target] section",
-            path.display()
-        ));
-    };
-    let creds = match credentials::load(&profile) {
+    let chosen = match crate::backend::choose(Some(&profile), config.as_deref()) {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
@@ -47,28 +35,16 @@ pub fn run(args: Args) -> u8 {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let called = match runtime.block_on(metasync_catalog_client::check_connection(&target, &creds))
-    {
-        Ok(c) => c,
-        Err(e) => return fail(e),
-    };
-    let marker = if p.production { " [PRODUCTION]" } else { "" };
-    let dialect = match target.dialect {
-        Dialect::MediaManager => "Media Manager v1",
-        Dialect::Rest => "REST + OAuth2",
-    };
-    match called.result {
-        Ok(_) => {
-            println!("Profile {profile}{marker}: connected to {} ({dialect}); the credentials were accepted.", target.url);
+    match runtime.block_on(target_check(&chosen)) {
+        Ok(TargetCheck::Accepted(m)) => {
+            println!("{m}");
             0
         }
-        Err(e @ CallError::Auth { .. }) => fail(format!("profile {profile}: {e}")),
-        Err(e) => {
-            eprintln!(
-                "error: profile {profile}: {} did not answer as expected after {} attempt(s): {e}",
-                target.url, called.attempts
-            );
+        Ok(TargetCheck::Refused(m)) => fail(m),
+        Ok(TargetCheck::NoAnswer(m)) => {
+            eprintln!("error: {m}");
             EXIT_FINDINGS
         }
+        Err(e) => fail(e),
     }
 }

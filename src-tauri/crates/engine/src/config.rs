@@ -203,15 +203,6 @@ pub struct Profile {
     pub target: Option<TargetProfile>,
 }
 
-/// Where the configuration is looked for: `--config`, then `METASYNC_CONFIG`, then
-/// `./metasync.toml`.
-pub fn locate(explicit: Option<&Path>) -> PathBuf {
-    explicit
-        .map(Path::to_path_buf)
-        .or_else(|| std::env::var_os("METASYNC_CONFIG").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("metasync.toml"))
-}
-
 /// Load and validate one profile. `env` reads environment variables (retry defaults).
 pub fn load_profile(
     path: &Path,

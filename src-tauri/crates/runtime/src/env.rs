@@ -55,7 +55,7 @@ pub fn choose(profile: Option<&str>, config_file: Option<&Path>) -> Result<Chose
             target: None,
         });
     };
-    let path = config::locate(config_file);
+    let path = config_path(config_file);
     let p = config::load_profile(&path, name, |k| std::env::var(k).ok())
         .map_err(RuntimeError::unusable)?;
     let marker = if p.production { " [PRODUCTION]" } else { "" };
@@ -66,6 +66,26 @@ pub fn choose(profile: Option<&str>, config_file: Option<&Path>) -> Result<Chose
         backend: p.backend,
         target: p.target,
     })
+}
+
+/// Where profiles are read from: `--config`, then `$METASYNC_CONFIG`, then
+/// `./metasync.toml`, then the user's own file (what the desktop's settings screen
+/// writes: `metasync/metasync.toml` in the platform's config folder). With none of
+/// them there, `./metasync.toml`, which the error then names.
+pub fn config_path(explicit: Option<&Path>) -> PathBuf {
+    if let Some(p) = explicit {
+        return p.to_path_buf();
+    }
+    if let Some(p) = std::env::var_os("METASYNC_CONFIG") {
+        return PathBuf::from(p);
+    }
+    let here = PathBuf::from("metasync.toml");
+    if here.exists() {
+        return here;
+    }
+    crate::settings::user_config_path()
+        .filter(|p| p.exists())
+        .unwrap_or(here)
 }
 
 /// The embedded backend's folder: the profile's `data_dir`, else `$METASYNC_DATA_DIR`,

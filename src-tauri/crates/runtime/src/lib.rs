@@ -5,12 +5,15 @@
 //! and print; the work happens in the engine.
 
 mod env;
+pub mod infra;
 pub mod logging;
 mod ops;
+pub mod settings;
 pub mod workbench;
 
 pub use env::{
-    aws_clients, choose, connect_with, local_dir, open, Chosen, Connected, Env, RuntimeError,
+    aws_clients, choose, config_path, connect_with, local_dir, open, Chosen, Connected, Env,
+    RuntimeError,
 };
 pub use ops::{
     failures_discard, failures_list, failures_retry, failures_show, ingest, plan, selection,

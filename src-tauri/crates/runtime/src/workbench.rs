@@ -1020,10 +1020,12 @@ pub fn typescript_bindings() -> String {
         FieldInfo::decl(&cfg),
         MappingRequest::decl(&cfg),
         MappingChoice::decl(&cfg),
-    ];
+    ]
+    .into_iter()
+    .chain(crate::settings::typescript_decls(&cfg));
     let mut out = String::from(
-        "// Generated from the Rust types in src-tauri/crates/runtime/src/workbench.rs by\n\
-         // `make bindings`; `make test` fails when this file is stale. Do not edit.\n\n",
+        "// Generated from the Rust types in src-tauri/crates/runtime/src/{workbench,settings}.rs\n\
+         // by `make bindings`; `make test` fails when this file is stale. Do not edit.\n\n",
     );
     for d in decls {
         out.push_str("export ");
