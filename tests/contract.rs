@@ -1546,6 +1546,22 @@ mod infra_cli {
         assert_eq!(code, Some(1), "{seen}");
         assert_eq!(actions(&seen, "absent"), 1 + 8 + 1, "{seen}");
         assert_eq!(check(&config).1, seen);
+        let probe = Clients::new(&p, Some(moto_keys())).await.expect("clients");
+        let queues = probe
+            .sqs
+            .list_queues()
+            .queue_name_prefix(&p.queue_prefix)
+            .send()
+            .await
+            .expect("list queues");
+        assert!(queues.queue_urls().is_empty(), "check created queues");
+        assert!(probe
+            .s3
+            .head_bucket()
+            .bucket(&p.bucket)
+            .send()
+            .await
+            .is_err());
 
         let up = metasync(
             &config,

@@ -1,6 +1,6 @@
 //! The settings screen's and the profile switcher's commands: each checks its
-//! arguments' shape and calls `metasync_runtime::settings`. Keychain calls block, so
-//! they run off the async workers. Secrets arrive once, go to the keychain and are
+//! arguments' shape and calls `metasync_runtime::settings`. Keychain and file calls
+//! block, so they run on the blocking pool. Secrets arrive once, go to the keychain and are
 //! never returned, logged or kept.
 
 use metasync_runtime::settings::{
@@ -26,12 +26,14 @@ async fn blocking<T: Send + 'static>(
 /// The profiles of the user's metasync.toml.
 #[tauri::command]
 pub async fn settings_get(ps: Ps<'_>) -> Result<SettingsView, SettingsError> {
-    Ok(settings::settings(ps.path()))
+    let ps = Arc::clone(&ps);
+    blocking(move || Ok(settings::settings(ps.path()))).await
 }
 
 #[tauri::command]
 pub async fn settings_profile(ps: Ps<'_>, name: String) -> Result<ProfileForm, SettingsError> {
-    settings::profile_form(ps.path(), &name)
+    let ps = Arc::clone(&ps);
+    blocking(move || settings::profile_form(ps.path(), &name)).await
 }
 
 /// Save the form: a new profile (`create`) or an edit of one.
@@ -41,7 +43,8 @@ pub async fn settings_save(
     form: ProfileForm,
     create: bool,
 ) -> Result<SettingsView, SettingsError> {
-    settings::save_profile(ps.path(), &form, create)
+    let ps = Arc::clone(&ps);
+    blocking(move || settings::save_profile(ps.path(), &form, create)).await
 }
 
 #[tauri::command]
@@ -79,7 +82,8 @@ pub async fn connection_test(
 
 #[tauri::command]
 pub async fn profile_active(ps: Ps<'_>) -> Result<ActiveProfile, SettingsError> {
-    Ok(ps.active())
+    let ps = Arc::clone(&ps);
+    blocking(move || Ok(ps.active())).await
 }
 
 /// Switch the window's profile (`None`: the embedded default).
@@ -88,5 +92,6 @@ pub async fn profile_select(
     ps: Ps<'_>,
     name: Option<String>,
 ) -> Result<ActiveProfile, SettingsError> {
-    ps.select(name.as_deref())
+    let ps = Arc::clone(&ps);
+    blocking(move || ps.select(name.as_deref())).await
 }

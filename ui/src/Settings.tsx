@@ -203,7 +203,7 @@ function ProfileEditor(props: { name: string | null; onSaved(name: string): void
           Backend
           <select
             aria-label="Backend"
-            value={form.backend ?? "local"}
+            value={form.backend}
             onChange={(e) => setForm(withBackend(form, e.target.value as "local" | "aws"))}
           >
             <option value="local">This computer (SQLite and a folder)</option>
@@ -256,7 +256,8 @@ function ProfileEditor(props: { name: string | null; onSaved(name: string): void
             <label>
               Access
               <select aria-label="Access" value={t.access} onChange={(e) => setTarget({ access: e.target.value })}>
-                <option value="">A station's key (default)</option>
+                <option value="">A station's key (the default)</option>
+                <option value="station">A station's key</option>
                 <option value="pbs">PBS</option>
               </select>
               {errorFor(error, "target.access") && <span className="field-error">{error?.message}</span>}

@@ -1,6 +1,6 @@
 // The settings form's logic, apart from React: a blank profile, switching its backend
-// or target (the other side's fields are kept in the form but not saved), and which
-// input a refusal points at.
+// (the other backend's fields stay in the form but are not saved) or its dialect (what
+// only the other dialect uses is cleared), and which input a refusal points at.
 import type { BackendChoice, DialectChoice, ProfileForm, TargetForm } from "./backend";
 
 export function blankTarget(dialect: DialectChoice): TargetForm {

@@ -122,7 +122,7 @@ export type BackendChoice = "local" | "aws";
 
 export type DialectChoice = "media_manager" | "rest";
 
-export type ProfileForm = { name: string, production: boolean, backend: BackendChoice | null, data_dir: string, region: string, endpoint_url: string, aws_profile: string, bucket: string, table: string, queue_prefix: string, kms_key_id: string, max_receive_count: string, target: TargetForm | null, };
+export type ProfileForm = { name: string, production: boolean, backend: BackendChoice, data_dir: string, region: string, endpoint_url: string, aws_profile: string, bucket: string, table: string, queue_prefix: string, kms_key_id: string, max_receive_count: string, target: TargetForm | null, };
 
 export type TargetForm = { dialect: DialectChoice, 
 /**

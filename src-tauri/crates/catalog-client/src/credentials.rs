@@ -74,11 +74,6 @@ pub fn find(profile: &str, kind: Kind) -> Result<Option<Credentials>, Credential
     }
 }
 
-/// The profile's target credentials; missing ones are an error.
-pub fn load(profile: &str) -> Result<Credentials, CredentialsError> {
-    find(profile, Kind::Target)?.ok_or_else(|| CredentialsError::Missing(profile.to_string()))
-}
-
 /// Where a profile's target credentials came from (logged; the values never are).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {

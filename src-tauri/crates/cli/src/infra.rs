@@ -4,7 +4,7 @@
 use crate::backend::{self, Chosen};
 use crate::output::{fail, Format};
 use crate::EXIT_FINDINGS;
-use metasync_runtime::infra::{infra, Action, InfraAction};
+use metasync_runtime::infra::{infra, made_on_first_use, Action, InfraAction};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -38,7 +38,8 @@ enum Command {
         #[arg(long)]
         yes: bool,
     },
-    /// Say which of them exist, changing nothing. Exit 1 when one is missing.
+    /// Say which of them exist, changing nothing. Exit 1 when an aws profile lacks one
+    /// (the embedded backend makes its own on first use).
     Check(Common),
 }
 
@@ -84,7 +85,9 @@ pub fn run(args: Args) -> u8 {
         }
     }
     let missing = changes.iter().any(|c| c.action == Action::Absent);
-    if action == InfraAction::Check && missing {
+    if action == InfraAction::Check && missing && made_on_first_use(&chosen) {
+        println!("  (the embedded backend makes them on first use)");
+    } else if action == InfraAction::Check && missing {
         eprintln!(
             "{}: some resources are missing; `metasync infra up{}` creates them",
             chosen.label,

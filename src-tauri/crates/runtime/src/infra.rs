@@ -3,7 +3,7 @@
 
 use crate::env::{aws_clients, local_dir, Chosen, RuntimeError};
 pub use metasync_aws::infra::{Action, Change};
-use metasync_engine::config::BackendProfile;
+use metasync_engine::config::{AwsProfile, BackendProfile};
 use std::path::Path;
 
 /// What to do to the resources.
@@ -19,22 +19,39 @@ pub enum InfraAction {
 
 /// Run `action` on the chosen profile's backend: the bucket, queues and table of an
 /// aws profile, the database and object folder of a local one.
+/// Errors start with the profile's label ("profile staging: …").
 pub async fn infra(chosen: &Chosen, action: InfraAction) -> Result<Vec<Change>, RuntimeError> {
-    match &chosen.backend {
+    let done = match &chosen.backend {
         BackendProfile::Local {
             data_dir,
             max_receive_count,
         } => local(data_dir.as_deref(), *max_receive_count, action),
-        BackendProfile::Aws(profile) => {
-            let clients = aws_clients(chosen.name.as_deref(), profile).await?;
-            let done = match action {
-                InfraAction::Up => metasync_aws::infra::up(&clients, profile).await,
-                InfraAction::Down => metasync_aws::infra::down(&clients, profile).await,
-                InfraAction::Check => metasync_aws::infra::check(&clients, profile).await,
-            };
-            done.map_err(|e| RuntimeError::failed(format!("{}: {e}", chosen.label)))
-        }
-    }
+        BackendProfile::Aws(profile) => aws(chosen, profile, action).await,
+    };
+    done.map_err(|e| match e {
+        RuntimeError::Unusable(m) => RuntimeError::Unusable(format!("{}: {m}", chosen.label)),
+        RuntimeError::Failed(m) => RuntimeError::Failed(format!("{}: {m}", chosen.label)),
+    })
+}
+
+async fn aws(
+    chosen: &Chosen,
+    profile: &AwsProfile,
+    action: InfraAction,
+) -> Result<Vec<Change>, RuntimeError> {
+    let clients = aws_clients(chosen.name.as_deref(), profile).await?;
+    let done = match action {
+        InfraAction::Up => metasync_aws::infra::up(&clients, profile).await,
+        InfraAction::Down => metasync_aws::infra::down(&clients, profile).await,
+        InfraAction::Check => metasync_aws::infra::check(&clients, profile).await,
+    };
+    done.map_err(RuntimeError::failed)
+}
+
+/// Whether a resource `check` found absent must be made before use: the embedded
+/// backend makes its own on first use; an aws profile's need `infra up`.
+pub fn made_on_first_use(chosen: &Chosen) -> bool {
+    matches!(chosen.backend, BackendProfile::Local { .. })
 }
 
 fn local(

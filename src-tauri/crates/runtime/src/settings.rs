@@ -10,10 +10,10 @@
 //!   resources (`metasync infra check`).
 
 use crate::env::{choose, Chosen, RuntimeError};
-use crate::infra::{infra, Action, InfraAction};
+use crate::infra::{infra, made_on_first_use, Action, InfraAction};
 use metasync_catalog_client::credentials::{self, Credentials, Kind};
 pub use metasync_catalog_client::Secret;
-use metasync_engine::config::{self, BackendProfile, ConfigError, Dialect};
+use metasync_engine::config::{self, ConfigError, Dialect};
 use metasync_engine::target::CallError;
 use serde::{Deserialize, Serialize};
 use std::io::Write as _;
@@ -82,9 +82,10 @@ pub struct ProfileSummary {
     pub problem: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum BackendChoice {
+    #[default]
     Local,
     Aws,
 }
@@ -102,7 +103,7 @@ pub enum DialectChoice {
 pub struct ProfileForm {
     pub name: String,
     pub production: bool,
-    pub backend: Option<BackendChoice>,
+    pub backend: BackendChoice,
     pub data_dir: String,
     pub region: String,
     pub endpoint_url: String,
@@ -137,17 +138,6 @@ enum FieldKind {
     Whole,
     Number,
 }
-
-/// The aws backend's keys (the local backend refuses them).
-const AWS_KEYS: [&str; 7] = [
-    "region",
-    "endpoint_url",
-    "aws_profile",
-    "bucket",
-    "table",
-    "queue_prefix",
-    "kms_key_id",
-];
 
 /// The user's own `metasync.toml`: `$METASYNC_CONFIG`, else `metasync/metasync.toml` in
 /// the platform's config folder (`~/.config` on Linux). The desktop reads and writes
@@ -277,11 +267,11 @@ pub fn profile_form(path: &Path, name: &str) -> Result<ProfileForm, SettingsErro
     Ok(ProfileForm {
         name: name.to_string(),
         production: p.get("production").and_then(Item::as_bool).unwrap_or(false),
-        backend: Some(if t("backend") == "aws" {
+        backend: if t("backend") == "aws" {
             BackendChoice::Aws
         } else {
             BackendChoice::Local
-        }),
+        },
         data_dir: t("data_dir"),
         region: t("region"),
         endpoint_url: t("endpoint_url"),
@@ -317,7 +307,24 @@ fn check_name(name: &str) -> Result<(), SettingsError> {
     }
 }
 
-/// Write one form field: empty removes the key (the default applies).
+/// Set `key` to `value`, keeping the comments around the key and after its value; an
+/// unchanged value is left exactly as written.
+fn keep(table: &mut Table, key: &str, value: toml_edit::Value) {
+    match table.get_mut(key).and_then(Item::as_value_mut) {
+        Some(old) if old.to_string().trim() == value.to_string().trim() => {}
+        Some(old) => {
+            let decor = old.decor().clone();
+            *old = value;
+            *old.decor_mut() = decor;
+        }
+        None => {
+            table.insert(key, Item::Value(value));
+        }
+    }
+}
+
+/// Write one form field: empty removes the key (the default applies); a value that
+/// reads back as typed is left as it is (`1.0` stays `1.0`).
 fn put(
     table: &mut Table,
     key: &'static str,
@@ -331,38 +338,62 @@ fn put(
         table.remove(key);
         return Ok(());
     }
-    let value = match kind {
-        FieldKind::Text => toml_edit::value(raw),
-        FieldKind::Whole => match raw.replace([',', '_'], "").parse::<i64>() {
-            Ok(n) => toml_edit::value(n),
-            Err(_) => return Err(invalid(field, "must be a whole number")),
+    if text_of(table.get(key)) == raw {
+        return Ok(());
+    }
+    // `_` groups digits as in TOML; a comma is refused rather than guessed at (is
+    // "1,5" one and a half, or fifteen?).
+    let plain = raw.replace('_', "");
+    let value: toml_edit::Value = match kind {
+        FieldKind::Text => raw.into(),
+        FieldKind::Whole => match plain.parse::<u32>() {
+            Ok(n) => i64::from(n).into(),
+            Err(_) => return Err(invalid(field, "must be a whole number, 0 or more")),
         },
-        FieldKind::Number => {
-            let plain = raw.replace([',', '_'], "");
-            if let Ok(n) = plain.parse::<i64>() {
-                toml_edit::value(n)
-            } else {
-                match plain.parse::<f64>() {
-                    Ok(n) if n.is_finite() => toml_edit::value(n),
-                    _ => return Err(invalid(field, "must be a number")),
+        FieldKind::Number => match plain.parse::<i64>() {
+            Ok(n) => n.into(),
+            Err(_) => match plain.parse::<f64>() {
+                Ok(n) if n.is_finite() => n.into(),
+                _ => {
+                    return Err(invalid(
+                        field,
+                        "must be a number (with a dot for decimals: 2.5)",
+                    ))
                 }
-            }
-        }
+            },
+        },
     };
-    // Keep the comment and spacing of a key that was there.
-    match table.get_mut(key).and_then(Item::as_value_mut) {
-        Some(old) => {
-            let decor = old.decor().clone();
-            if let Some(new) = value.as_value() {
-                *old = new.clone();
-                *old.decor_mut() = decor;
+    keep(table, key, value);
+    Ok(())
+}
+
+/// The table at `key` of `parent`, an inline one (`target = { … }`) made a normal
+/// table first; `None` when `key` holds something else.
+fn table_at<'a>(parent: &'a mut Table, key: &str) -> Option<&'a mut Table> {
+    let slot = parent.get_mut(key)?;
+    if !slot.is_table() {
+        match std::mem::take(slot).into_table() {
+            Ok(t) => *slot = Item::Table(t),
+            Err(other) => {
+                *slot = other;
+                return None;
             }
-        }
-        None => {
-            table.insert(key, value);
         }
     }
-    Ok(())
+    slot.as_table_mut()
+}
+
+/// The aws backend's keys and the form's values for them.
+fn aws_fields(form: &ProfileForm) -> [(&'static str, &str); 7] {
+    [
+        ("region", &form.region),
+        ("endpoint_url", &form.endpoint_url),
+        ("aws_profile", &form.aws_profile),
+        ("bucket", &form.bucket),
+        ("table", &form.table),
+        ("queue_prefix", &form.queue_prefix),
+        ("kms_key_id", &form.kms_key_id),
+    ]
 }
 
 fn apply(
@@ -371,32 +402,20 @@ fn apply(
     invalid: &dyn Fn(&'static str, &str) -> SettingsError,
 ) -> Result<(), SettingsError> {
     use FieldKind::{Number, Text, Whole};
-    if form.production {
-        p.insert("production", toml_edit::value(true));
-    } else if p.contains_key("production") {
-        p.insert("production", toml_edit::value(false));
+    if form.production || p.contains_key("production") {
+        keep(p, "production", form.production.into());
     }
-    let aws = form.backend == Some(BackendChoice::Aws);
-    if aws {
-        p.insert("backend", toml_edit::value("aws"));
+    if form.backend == BackendChoice::Aws {
+        keep(p, "backend", "aws".into());
         p.remove("data_dir");
-        let fields: [(&'static str, &str); 7] = [
-            ("region", &form.region),
-            ("endpoint_url", &form.endpoint_url),
-            ("aws_profile", &form.aws_profile),
-            ("bucket", &form.bucket),
-            ("table", &form.table),
-            ("queue_prefix", &form.queue_prefix),
-            ("kms_key_id", &form.kms_key_id),
-        ];
-        for (key, raw) in fields {
+        for (key, raw) in aws_fields(form) {
             put(p, key, key, raw, Text, invalid)?;
         }
     } else {
         if p.contains_key("backend") {
-            p.insert("backend", toml_edit::value("local"));
+            keep(p, "backend", "local".into());
         }
-        for key in AWS_KEYS {
+        for (key, _) in aws_fields(form) {
             p.remove(key);
         }
         put(p, "data_dir", "data_dir", &form.data_dir, Text, invalid)?;
@@ -413,17 +432,27 @@ fn apply(
         p.remove("target");
         return Ok(());
     };
-    if !p.get("target").is_some_and(Item::is_table) {
+    if t.url.trim().is_empty() {
+        return Err(invalid(
+            "target.url",
+            "the target needs its URL (or untick Target catalog)",
+        ));
+    }
+    if !p.contains_key("target") {
         p.insert("target", Item::Table(Table::new()));
     }
-    let Some(tt) = p.get_mut("target").and_then(Item::as_table_mut) else {
-        return Err(SettingsError::new("target is not a table"));
+    let Some(tt) = table_at(p, "target") else {
+        return Err(invalid(
+            "target",
+            "is not a table; fix the file by hand, nothing was written",
+        ));
     };
     let dialect = match t.dialect {
         DialectChoice::MediaManager => "media_manager",
         DialectChoice::Rest => "rest",
     };
-    tt.insert("dialect", toml_edit::value(dialect));
+    keep(tt, "dialect", dialect.into());
+    // Keys the form does not show (`templates`) stay as the file has them.
     let fields: [(&'static str, &'static str, &str, FieldKind); 9] = [
         ("access", "target.access", &t.access, Text),
         ("url", "target.url", &t.url, Text),
@@ -468,7 +497,7 @@ pub fn save_profile(
         t.set_implicit(true);
         doc.insert("profiles", Item::Table(t));
     }
-    let Some(profiles) = doc.get_mut("profiles").and_then(Item::as_table_mut) else {
+    let Some(profiles) = table_at(doc.as_table_mut(), "profiles") else {
         return Err(SettingsError::new(format!(
             "{}: `profiles` is not a table; fix the file by hand, nothing was written",
             path.display()
@@ -490,7 +519,7 @@ pub fn save_profile(
     if !exists {
         profiles.insert(name, Item::Table(Table::new()));
     }
-    let Some(p) = profiles.get_mut(name).and_then(Item::as_table_mut) else {
+    let Some(p) = table_at(profiles, name) else {
         return Err(SettingsError::new(format!(
             "{}: profiles.{name} is not a table; fix the file by hand, nothing was written",
             path.display()
@@ -516,17 +545,29 @@ pub fn save_profile(
 }
 
 fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    // Through a symlinked dotfile to the file it names, keeping its permissions.
+    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let permissions = std::fs::metadata(&path).ok().map(|m| m.permissions());
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
     let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".saving");
+    tmp.push(format!(".saving-{}", std::process::id()));
     let tmp = PathBuf::from(tmp);
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path)
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        if let Some(p) = permissions {
+            f.set_permissions(p)?;
+        }
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, &path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// Which credentials a profile has in the OS keychain; never their values.
@@ -684,7 +725,7 @@ pub async fn test_connection(path: &Path, name: &str) -> Result<ConnectionReport
             Err(e) => line(false, "target", e.to_string()),
         }),
     };
-    let local = matches!(chosen.backend, BackendProfile::Local { .. });
+    let local = made_on_first_use(&chosen);
     let backend = match infra(&chosen, InfraAction::Check).await {
         Ok(changes) => changes
             .into_iter()
@@ -760,20 +801,17 @@ impl Profiles {
     /// CLI refuses, or removed, falls back to the embedded default.
     pub fn active(&self) -> ActiveProfile {
         let mut active = self.lock();
-        let chosen = choose(active.as_deref(), Some(&self.path))
-            .or_else(|_| {
+        match choose(active.as_deref(), Some(&self.path)) {
+            Ok(chosen) => view(chosen),
+            Err(_) => {
                 *active = None;
-                choose(None, None)
-            })
-            .ok();
-        chosen.map_or_else(
-            || ActiveProfile {
-                name: None,
-                label: "the embedded default".into(),
-                production: false,
-            },
-            view,
-        )
+                ActiveProfile {
+                    name: None,
+                    label: "the embedded default".into(),
+                    production: false,
+                }
+            }
+        }
     }
 
     /// Switch to `name` (`None`: the embedded default); refused when the CLI would

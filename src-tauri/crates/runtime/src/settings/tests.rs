@@ -2,26 +2,29 @@
 //! validation before anything is written, the profile switcher.
 
 use super::*;
+use metasync_engine::config::BackendProfile;
 
 const FILE: &str = "\
 # Our profiles (kept by hand too)
 
 [profiles.staging]
-backend = \"aws\"
+backend = \"aws\"   # the team's account
 region = \"us-east-1\"
 bucket = \"metasync-staging\"   # the team's bucket
 table = \"metasync-staging\"
 queue_prefix = \"metasync-staging\"
 
 [profiles.staging.target]
+# Media Manager, with a station's key
 dialect = \"media_manager\"
 url = \"https://media.example.org/api/v1\"
 quota = 100 # requests per second
 burst = 10
 
 [profiles.prod]
-production = true
+production = true # careful
 [profiles.prod.target]
+timeout_seconds = 10.0
 dialect = \"rest\"
 url = \"https://catalog.example.org\"
 token_url = \"https://catalog.example.org/oauth2/token\"
@@ -56,7 +59,7 @@ fn a_new_profile_makes_the_file_the_cli_reads() {
     let (_d, path) = dir_with(None);
     let form = ProfileForm {
         name: "desk".into(),
-        backend: Some(BackendChoice::Local),
+        backend: BackendChoice::Local,
         target: Some(TargetForm {
             quota: "50".into(),
             timeout_seconds: "2.5".into(),
@@ -170,7 +173,7 @@ fn names_are_checked_and_never_doubled() {
 fn switching_a_profile_to_the_local_backend_drops_the_aws_keys() {
     let (_d, path) = dir_with(Some(FILE));
     let mut form = profile_form(&path, "staging").expect("form");
-    form.backend = Some(BackendChoice::Local);
+    form.backend = BackendChoice::Local;
     form.target = None;
     save_profile(&path, &form, false).expect("saved");
     let text = std::fs::read_to_string(&path).expect("read");
@@ -236,4 +239,70 @@ async fn a_local_profile_tests_its_folder_and_says_it_has_no_target() {
     assert!(!data.exists(), "a test changes nothing");
     let e = test_connection(&path, "other").await.expect_err("unknown");
     assert!(e.message.contains("it has: desk"), "{}", e.message);
+}
+
+#[test]
+fn saving_an_unchanged_form_changes_not_a_byte() {
+    let (_d, path) = dir_with(Some(FILE));
+    for name in ["staging", "prod"] {
+        let form = profile_form(&path, name).expect("form");
+        save_profile(&path, &form, false).expect("saved");
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            FILE,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn inline_tables_are_edited_and_what_the_form_does_not_show_is_kept() {
+    let text = "[profiles]\nlocal = { data_dir = \"/srv/metasync\" }\n\n[profiles.r]\ntarget = { dialect = \"rest\", url = \"https://x.example.org\", token_url = \"https://x.example.org/token\", templates = { lookup = \"/find?s={slug}\" } }\n";
+    let (_d, path) = dir_with(Some(text));
+    let mut form = profile_form(&path, "r").expect("form");
+    if let Some(t) = form.target.as_mut() {
+        t.quota = "20".into();
+    }
+    save_profile(&path, &form, false).expect("saved");
+    let p = config::load_profile(&path, "r", env_var).expect("valid");
+    let t = p.target.expect("target");
+    assert_eq!(t.templates.lookup, "/find?s={slug}");
+    assert_eq!(t.limiter.quota, Some(20.0));
+    let mut form = profile_form(&path, "local").expect("form");
+    assert_eq!(form.data_dir, "/srv/metasync");
+    form.max_receive_count = "7".into();
+    save_profile(&path, &form, false).expect("saved");
+    let p = config::load_profile(&path, "local", env_var).expect("valid");
+    assert!(matches!(
+        p.backend,
+        BackendProfile::Local {
+            max_receive_count: 7,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn numbers_are_refused_at_their_field_rather_than_guessed() {
+    let (_d, path) = dir_with(Some(FILE));
+    let cases = [
+        ("target.timeout_seconds", "1,5"),
+        ("target.burst", "-2"),
+        ("target.concurrency", "2.5"),
+        ("target.url", " "),
+    ];
+    for (field, typed) in cases {
+        let mut form = profile_form(&path, "staging").expect("form");
+        if let Some(t) = form.target.as_mut() {
+            match field {
+                "target.timeout_seconds" => t.timeout_seconds = typed.into(),
+                "target.burst" => t.burst = typed.into(),
+                "target.concurrency" => t.concurrency = typed.into(),
+                _ => t.url = typed.into(),
+            }
+        }
+        let e = save_profile(&path, &form, false).expect_err(typed);
+        assert_eq!(e.field.as_deref(), Some(field), "{typed:?}: {}", e.message);
+    }
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), FILE);
 }
