@@ -30,6 +30,7 @@ const COMMANDS: &[&str] = &[
     "connection_test",
     "profile_active",
     "profile_select",
+    "operations_plan",
     "test_open_paths",
 ];
 

@@ -3,6 +3,7 @@
 //! from a drop, the dialog or the command line.
 
 mod commands;
+mod operations;
 mod settings;
 
 /// Every command the window may call (build.rs grants the same list), plus `extra`.
@@ -36,7 +37,8 @@ macro_rules! app_commands {
             settings::credentials_delete,
             settings::connection_test,
             settings::profile_active,
-            settings::profile_select
+            settings::profile_select,
+            operations::operations_plan
         ]
     };
 }
@@ -89,8 +91,16 @@ pub fn run() {
     let builder = builder.invoke_handler(app_commands!());
     #[cfg(feature = "test-hooks")]
     let builder = builder.invoke_handler(app_commands!(commands::test_open_paths));
-    if let Err(e) = builder.run(tauri::generate_context!("tauri.conf.json")) {
-        eprintln!("Metasync could not start: {e}");
-        std::process::exit(1);
+    match builder.build(tauri::generate_context!("tauri.conf.json")) {
+        Ok(app) => app.run(|_, event| {
+            if let tauri::RunEvent::Exit = event {
+                // Corrected copies a plan read; the originals are elsewhere.
+                let _ = std::fs::remove_dir_all(operations::scratch_root());
+            }
+        }),
+        Err(e) => {
+            eprintln!("Metasync could not start: {e}");
+            std::process::exit(1);
+        }
     }
 }

@@ -7,6 +7,7 @@ import { MappingEditor } from "./MappingEditor";
 import { opensByItself } from "./mapping";
 import { Grid, type GridHandle, type Jump } from "./grid/Grid";
 import { viewLabel } from "./labels";
+import { Plan } from "./Plan";
 import { ProfileSwitcher, Settings } from "./Settings";
 
 export function App() {
@@ -16,7 +17,9 @@ export function App() {
   const [generation, setGeneration] = useState(0);
   const [activeId, setActiveId] = useState<number | null>(null);
   const [message, setMessage] = useState<string | null>(null);
-  const [settingsOpen, setSettingsOpen] = useState(false);
+  // The screen over the files: the workbench itself, settings, or the plan.
+  const [screen, setScreen] = useState<"work" | "settings" | "plan">("work");
+  const toggle = (s: "settings" | "plan") => setScreen((now) => (now === s ? "work" : s));
   const active = useQuery({ queryKey: ["active"], queryFn: backend.activeProfile });
 
   useEffect(() => {
@@ -60,7 +63,7 @@ export function App() {
               className={"tab" + (current?.id === f.id ? " active" : "")}
               onClick={() => {
                 setActiveId(f.id);
-                setSettingsOpen(false);
+                setScreen("work");
               }}
               title={f.path}
             >
@@ -70,7 +73,10 @@ export function App() {
           ))}
         </nav>
         <button onClick={open}>Open files…</button>
-        <button onClick={() => setSettingsOpen((o) => !o)} aria-pressed={settingsOpen}>
+        <button onClick={() => toggle("plan")} aria-pressed={screen === "plan"} disabled={list.length === 0} data-screen="plan">
+          Plan
+        </button>
+        <button onClick={() => toggle("settings")} aria-pressed={screen === "settings"} data-screen="settings">
           Settings
         </button>
       </header>
@@ -79,8 +85,10 @@ export function App() {
           {message} <button onClick={() => setMessage(null)}>Dismiss</button>
         </div>
       )}
-      {settingsOpen ? (
-        <Settings onClose={() => setSettingsOpen(false)} />
+      {screen === "settings" ? (
+        <Settings onClose={() => setScreen("work")} />
+      ) : screen === "plan" && list.length > 0 ? (
+        <Plan generation={generation} onClose={() => setScreen("work")} />
       ) : current ? (
         <Workspace key={current.id} file={current} progress={progress[current.id]} generation={generation} onMessage={setMessage} />
       ) : (

@@ -1,5 +1,6 @@
-// Generated from the Rust types in src-tauri/crates/runtime/src/{workbench,settings}.rs
-// by `make bindings`; `make test` fails when this file is stale. Do not edit.
+// Generated from the Rust types in src-tauri/crates/runtime/src/{workbench,settings,
+// operations}.rs by `make bindings`; `make test` fails when this file is stale.
+// Do not edit.
 
 export type FileSummary = { id: number, name: string, path: string, entity_type: string | null, encoding: string, delimiter: string, header: Array<string>, 
 /**
@@ -159,3 +160,44 @@ name: string | null,
  * "profile staging [PRODUCTION]", or "the embedded default".
  */
 label: string, production: boolean, };
+
+export type PlanScreen = { 
+/**
+ * "profile staging [PRODUCTION]", or "the embedded default".
+ */
+profile: string, production: boolean, counts: PlanCountsView, 
+/**
+ * New, changed, blocked and unwritable records (never unchanged ones), at most
+ * [`PLAN_RECORDS_SHOWN`].
+ */
+records: Array<PlanRow>, truncated: boolean, };
+
+export type PlanCountsView = { rows: number, new: number, changed: number, unchanged: number, blocked: number, rejected: number, 
+/**
+ * Looked up and recorded, never written (a station's shows).
+ */
+resolve: number, 
+/**
+ * Changed, but the profile's access may not write them.
+ */
+not_writable: number, };
+
+export type PlanRow = { 
+/**
+ * `show`, `season`, `episode` or `asset`.
+ */
+entity: string, key: string, 
+/**
+ * `new`, `changed`, `blocked`, `resolve` or `not_writable`.
+ */
+action: string, 
+/**
+ * Field by field, old → new (changed records).
+ */
+diff: Array<FieldDiff>, 
+/**
+ * The parent a blocked record waits for, as `type#key`.
+ */
+blocked_by: string | null, };
+
+export type FieldDiff = { field: string, old: string | null, new: string | null, };

@@ -12,6 +12,7 @@ import type {
   FixPreviewView,
   MappingRequest,
   MappingView,
+  PlanScreen,
   ProfileForm,
   SaveFormatArg,
   Saved,
@@ -75,6 +76,9 @@ export const backend = {
   testConnection: (profile: string) => invoke<ConnectionReport>("connection_test", { profile }),
   activeProfile: () => invoke<ActiveProfile>("profile_active"),
   selectProfile: (name: string | null) => invoke<ActiveProfile>("profile_select", { name }),
+
+  // The operations room.
+  plan: () => invoke<PlanScreen>("operations_plan"),
 };
 
 /** The words of a refusal from any command (a string, or a SettingsError). */

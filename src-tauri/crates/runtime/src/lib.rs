@@ -7,6 +7,7 @@
 mod env;
 pub mod infra;
 pub mod logging;
+pub mod operations;
 mod ops;
 pub mod settings;
 pub mod workbench;
@@ -16,6 +17,7 @@ pub use env::{
     RuntimeError,
 };
 pub use ops::{
-    failures_discard, failures_list, failures_retry, failures_show, ingest, plan, selection,
-    status, sync, work, IngestView, PlanRequest, PlanView, SyncRequest, WorkReport, WorkRequest,
+    failures_discard, failures_list, failures_retry, failures_show, ingest, plan, plan_with,
+    selection, status, sync, work, IngestView, PlanRequest, PlanView, SyncRequest, WorkReport,
+    WorkRequest,
 };

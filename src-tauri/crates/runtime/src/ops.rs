@@ -38,21 +38,32 @@ pub struct PlanView {
 
 /// Plan the files against the profile's sync state. Nothing is written anywhere.
 pub async fn plan(env: &Env, req: &PlanRequest) -> Result<PlanView, RuntimeError> {
+    let validate = validate::Options {
+        entity_type: req.entity_type,
+        ..Default::default()
+    };
+    plan_with(env, &req.files, validate, req.max_records).await
+}
+
+/// [`plan`] with validation options of the caller's (the workbench's mappings).
+pub async fn plan_with(
+    env: &Env,
+    files: &[PathBuf],
+    validate: validate::Options,
+    max_records: usize,
+) -> Result<PlanView, RuntimeError> {
     let opts = PlanOptions {
-        validate: validate::Options {
-            entity_type: req.entity_type,
-            ..Default::default()
-        },
+        validate,
         keep_rejected: false,
         access: env.access(),
     };
     let mut records = Vec::new();
     let mut truncated = false;
-    let out = plan::plan(&req.files, &opts, env.backend.state.as_ref(), |p| {
+    let out = plan::plan(files, &opts, env.backend.state.as_ref(), |p| {
         if p.action == Action::Unchanged {
             return;
         }
-        if records.len() >= req.max_records {
+        if records.len() >= max_records {
             truncated = true;
             return;
         }

@@ -814,6 +814,12 @@ impl Profiles {
         }
     }
 
+    /// The active profile, validated now (an error when it no longer is valid).
+    pub fn chosen(&self) -> Result<Chosen, SettingsError> {
+        let active = self.lock().clone();
+        Ok(choose(active.as_deref(), Some(&self.path))?)
+    }
+
     /// Switch to `name` (`None`: the embedded default); refused when the CLI would
     /// refuse the profile.
     pub fn select(&self, name: Option<&str>) -> Result<ActiveProfile, SettingsError> {

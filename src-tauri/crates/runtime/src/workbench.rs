@@ -731,6 +731,54 @@ impl Workbench {
         })
     }
 
+    /// The open files as a plan or a sync reads them, with a pass's validation options
+    /// (each file's mapping): a file without edits is read where it is; an edited one
+    /// is first written, corrected and in its original format, under `dir` (its name
+    /// kept). The originals are never written.
+    pub fn sync_inputs(
+        &self,
+        dir: &Path,
+    ) -> Result<(Vec<PathBuf>, validate::Options), WorkbenchFault> {
+        let (snapshots, mut opts) = {
+            let st = self.state();
+            let snapshots: Vec<(DocSnapshot, bool)> = st
+                .files
+                .iter()
+                .map(|f| {
+                    let doc = DocSnapshot {
+                        src: Arc::clone(f.doc.source()),
+                        edits: Arc::clone(f.doc.edits()),
+                    };
+                    (doc, f.doc.edited_cells() > 0)
+                })
+                .collect();
+            (snapshots, self.options(&st))
+        };
+        if snapshots.is_empty() {
+            return Err(WorkbenchFault::BadArgument(
+                "no file is open: open the files to sync first".into(),
+            ));
+        }
+        let mut paths = Vec::with_capacity(snapshots.len());
+        for (i, (doc, edited)) in snapshots.iter().enumerate() {
+            let original = doc.src.path.clone();
+            if !edited {
+                paths.push(original);
+                continue;
+            }
+            // One folder per file: two open files may share a name.
+            let name = original.file_name().unwrap_or_default();
+            let to = dir.join(i.to_string()).join(name);
+            std::fs::create_dir_all(to.parent().unwrap_or(dir)).map_err(|e| io_fault(dir, e))?;
+            doc.save(&to, SaveFormat::Original)?;
+            if let Some(m) = opts.file_mappings.remove(&original) {
+                opts.file_mappings.insert(to.clone(), m);
+            }
+            paths.push(to);
+        }
+        Ok((paths, opts))
+    }
+
     /// Write the rows that still have errors as `validate --errors-out` does.
     pub fn export_errors(&self, id: u32, to: &Path) -> Result<u64, WorkbenchFault> {
         let (input, index, opts) = {
@@ -1022,10 +1070,12 @@ pub fn typescript_bindings() -> String {
         MappingChoice::decl(&cfg),
     ]
     .into_iter()
-    .chain(crate::settings::typescript_decls(&cfg));
+    .chain(crate::settings::typescript_decls(&cfg))
+    .chain(crate::operations::typescript_decls(&cfg));
     let mut out = String::from(
-        "// Generated from the Rust types in src-tauri/crates/runtime/src/{workbench,settings}.rs\n\
-         // by `make bindings`; `make test` fails when this file is stale. Do not edit.\n\n",
+        "// Generated from the Rust types in src-tauri/crates/runtime/src/{workbench,settings,\n\
+         // operations}.rs by `make bindings`; `make test` fails when this file is stale.\n\
+         // Do not edit.\n\n",
     );
     for d in decls {
         out.push_str("export ");

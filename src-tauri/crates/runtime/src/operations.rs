@@ -1,0 +1,183 @@
+//! The operations room's work for the window, with no UI in it: the plan of the
+//! workbench's open files — edits included — against the window's profile. Nothing is
+//! sent or written to the profile's stores; a sync starts only when staff press Sync.
+
+use crate::env::{open, RuntimeError};
+use crate::ops::plan_with;
+use crate::settings::Profiles;
+use crate::workbench::Workbench;
+use serde::Serialize;
+use std::path::Path;
+use std::sync::Arc;
+use ts_rs::TS;
+
+/// Records listed by a plan at most (its counts stay exact).
+pub const PLAN_RECORDS_SHOWN: usize = 2_000;
+
+/// What a sync of the open files would do.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct PlanScreen {
+    /// "profile staging [PRODUCTION]", or "the embedded default".
+    pub profile: String,
+    pub production: bool,
+    pub counts: PlanCountsView,
+    /// New, changed, blocked and unwritable records (never unchanged ones), at most
+    /// [`PLAN_RECORDS_SHOWN`].
+    pub records: Vec<PlanRow>,
+    pub truncated: bool,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct PlanCountsView {
+    pub rows: u64,
+    pub new: u64,
+    pub changed: u64,
+    pub unchanged: u64,
+    pub blocked: u64,
+    pub rejected: u64,
+    /// Looked up and recorded, never written (a station's shows).
+    pub resolve: u64,
+    /// Changed, but the profile's access may not write them.
+    pub not_writable: u64,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct PlanRow {
+    /// `show`, `season`, `episode` or `asset`.
+    pub entity: String,
+    pub key: String,
+    /// `new`, `changed`, `blocked`, `resolve` or `not_writable`.
+    pub action: String,
+    /// Field by field, old → new (changed records).
+    pub diff: Vec<FieldDiff>,
+    /// The parent a blocked record waits for, as `type#key`.
+    pub blocked_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct FieldDiff {
+    pub field: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+}
+
+/// Plan the open files against the window's profile. Edited files are read corrected
+/// (written under `scratch`, emptied first); the profile's stores are opened (the
+/// embedded one is made if missing) but nothing is written to them.
+pub async fn plan_open_files(
+    wb: Arc<Workbench>,
+    profiles: &Profiles,
+    scratch: &Path,
+) -> Result<PlanScreen, RuntimeError> {
+    let chosen = profiles.chosen().map_err(RuntimeError::unusable)?;
+    let dir = scratch.to_path_buf();
+    let (files, validate) = tokio::task::spawn_blocking(move || {
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(RuntimeError::Failed(format!(
+                    "cannot empty {}: {e}",
+                    dir.display()
+                )))
+            }
+        }
+        wb.sync_inputs(&dir).map_err(RuntimeError::unusable)
+    })
+    .await
+    .map_err(RuntimeError::failed)??;
+    let (profile, production) = (chosen.label.clone(), chosen.production);
+    let env = open(chosen).await?;
+    let view = plan_with(&env, &files, validate, PLAN_RECORDS_SHOWN).await?;
+    let c = view.counts;
+    Ok(PlanScreen {
+        profile,
+        production,
+        counts: PlanCountsView {
+            rows: c.rows,
+            new: c.new,
+            changed: c.changed,
+            unchanged: c.unchanged,
+            blocked: c.blocked,
+            rejected: c.rejected,
+            resolve: c.resolve,
+            not_writable: c.not_writable,
+        },
+        records: view
+            .records
+            .into_iter()
+            .map(|r| PlanRow {
+                entity: r.entity.as_str().to_string(),
+                key: r.key,
+                action: serde_json::to_value(r.action)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                diff: r
+                    .diff
+                    .into_iter()
+                    .map(|d| FieldDiff {
+                        field: d.field,
+                        old: d.old,
+                        new: d.new,
+                    })
+                    .collect(),
+                blocked_by: r.blocked_by,
+            })
+            .collect(),
+        truncated: view.records_truncated,
+    })
+}
+
+/// The TypeScript declarations of the types above (see `workbench::typescript_bindings`).
+pub fn typescript_decls(cfg: &ts_rs::Config) -> Vec<String> {
+    vec![
+        PlanScreen::decl(cfg),
+        PlanCountsView::decl(cfg),
+        PlanRow::decl(cfg),
+        FieldDiff::decl(cfg),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHOWS: &str = "show_key,slug,title,audience,station,language\r\n\
+        SH1,nova,NOVA,national,,en\r\n\
+        SH2,frontline,Frontline,national,,en\r\n";
+
+    /// A plan reads the edits, never the original file, and writes nothing to it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_plan_of_the_open_files_reads_their_edits() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("shows.csv");
+        std::fs::write(&file, SHOWS).expect("write");
+        let config = dir.path().join("metasync.toml");
+        let data = dir.path().join("data").display().to_string();
+        std::fs::write(&config, format!("[profiles.desk]\ndata_dir = {data:?}\n")).expect("config");
+        let profiles = Profiles::new(config);
+        profiles.select(Some("desk")).expect("desk");
+        let wb = Arc::new(Workbench::default());
+        let opened = wb.open_paths(std::slice::from_ref(&file));
+        let id = opened[0].as_ref().expect("opened").id;
+        wb.wait();
+        let scratch = dir.path().join("scratch");
+
+        let plan = plan_open_files(Arc::clone(&wb), &profiles, &scratch)
+            .await
+            .expect("plan");
+        assert_eq!(plan.profile, "profile desk");
+        assert_eq!((plan.counts.rows, plan.counts.new), (2, 2));
+        assert!(plan.records.iter().all(|r| r.action == "new"));
+
+        // A slug staff broke in the window: the plan rejects that row, as a sync would.
+        wb.edit(id, 1, 1, "Bad Slug".into()).expect("edit");
+        wb.wait();
+        let plan = plan_open_files(Arc::clone(&wb), &profiles, &scratch)
+            .await
+            .expect("plan");
+        assert_eq!((plan.counts.new, plan.counts.rejected), (1, 1));
+        assert_eq!(std::fs::read_to_string(&file).expect("read"), SHOWS);
+    }
+}
