@@ -4,14 +4,10 @@
 use metasync_runtime::operations::{self, PlanScreen};
 use metasync_runtime::settings::Profiles;
 use metasync_runtime::workbench::Workbench;
-use std::path::PathBuf;
 use std::sync::Arc;
 use tauri::State;
 
-/// This process's scratch folder (removed when the app exits).
-pub fn scratch_root() -> PathBuf {
-    std::env::temp_dir().join(format!("metasync-desktop-{}", std::process::id()))
-}
+pub use operations::scratch_root;
 
 /// What a sync of the open files would change; nothing is sent.
 #[tauri::command]
@@ -20,8 +16,7 @@ pub async fn operations_plan(
     ps: State<'_, Arc<Profiles>>,
 ) -> Result<PlanScreen, String> {
     // Edited files are written corrected here, once per plan; never the originals.
-    let scratch = scratch_root().join("plan");
-    operations::plan_open_files(Arc::clone(&wb), &ps, &scratch)
+    operations::plan_open_files(Arc::clone(&wb), Arc::clone(&ps), &scratch_root())
         .await
         .map_err(|e| e.to_string())
 }

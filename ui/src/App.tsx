@@ -40,6 +40,10 @@ export function App() {
   }, [qc]);
 
   const list = files.data ?? [];
+  // With no file left there is nothing to plan: back to the drop zone.
+  useEffect(() => {
+    if (files.data && files.data.length === 0) setScreen((now) => (now === "plan" ? "work" : now));
+  }, [files.data]);
   const current = list.find((f) => f.id === activeId) ?? list[0] ?? null;
 
   const open = async () => {
@@ -88,7 +92,7 @@ export function App() {
       {screen === "settings" ? (
         <Settings onClose={() => setScreen("work")} />
       ) : screen === "plan" && list.length > 0 ? (
-        <Plan generation={generation} onClose={() => setScreen("work")} />
+        <Plan generation={generation} profile={active.data?.name ?? null} onClose={() => setScreen("work")} />
       ) : current ? (
         <Workspace key={current.id} file={current} progress={progress[current.id]} generation={generation} onMessage={setMessage} />
       ) : (

@@ -2,28 +2,34 @@
 // counts, changed records field by field (long text word by word), blocked records
 // with the parent they wait for. Nothing is sent from here.
 import { useQuery } from "@tanstack/react-query";
-import { useState } from "react";
+import { useMemo, useState } from "react";
 import { backend, type PlanRow } from "./backend";
 import { isLong, wordDiff } from "./diff";
 
-const COUNTS: [keyof import("./backend").PlanCountsView, string][] = [
-  ["new", "New"],
-  ["changed", "Changed"],
-  ["unchanged", "Unchanged"],
-  ["blocked", "Blocked"],
-  ["rejected", "Rejected"],
-  ["resolve", "Looked up only"],
-  ["not_writable", "Not writable"],
+/** Counts, and whether their records are listed (unchanged and rejected never are). */
+const COUNTS: [keyof import("./backend").PlanCountsView, string, boolean][] = [
+  ["new", "New", true],
+  ["changed", "Changed", true],
+  ["unchanged", "Unchanged", false],
+  ["blocked", "Blocked", true],
+  ["rejected", "Rejected (see the workbench)", false],
+  ["resolve", "Looked up only", true],
+  ["not_writable", "Not writable", true],
 ];
 
-export function Plan(props: { generation: number; onClose(): void }) {
+export function Plan(props: { generation: number; profile: string | null; onClose(): void }) {
   const plan = useQuery({
-    queryKey: ["plan", props.generation],
+    // A finished pass or another profile makes a new plan.
+    queryKey: ["plan", props.generation, props.profile],
     queryFn: backend.plan,
     gcTime: 0,
   });
-  const [action, setAction] = useState<string>("all");
+  const [picked, setPicked] = useState<string>("all");
   const p = plan.data;
+  // "Looked up only" and "Not writable" show only when there are some.
+  const shown = COUNTS.filter(([k]) => (k !== "resolve" && k !== "not_writable") || (p?.counts[k] ?? 0) > 0);
+  // A filter whose card went away (a new plan without such records) shows all again.
+  const action = shown.some(([k, , listed]) => listed && k === picked) ? picked : "all";
   const rows = (p?.records ?? []).filter((r) => action === "all" || r.action === action);
   return (
     <section className="plan" role="dialog" aria-label="Plan">
@@ -44,16 +50,22 @@ export function Plan(props: { generation: number; onClose(): void }) {
       {p && (
         <>
           <div className="plan-counts">
-            {COUNTS.filter(([k]) => k !== "resolve" && k !== "not_writable" ? true : p.counts[k] > 0).map(([k, label]) => (
-              <button
-                key={k}
-                className={"count-card " + k + (action === k ? " active" : "")}
-                data-count={k}
-                onClick={() => setAction(action === k ? "all" : k)}
-              >
-                <b>{p.counts[k].toLocaleString("en-US")}</b> {label}
-              </button>
-            ))}
+            {shown.map(([k, label, listed]) =>
+              listed ? (
+                <button
+                  key={k}
+                  className={"count-card " + k + (action === k ? " active" : "")}
+                  data-count={k}
+                  onClick={() => setPicked(action === k ? "all" : k)}
+                >
+                  <b>{p.counts[k].toLocaleString("en-US")}</b> {label}
+                </button>
+              ) : (
+                <span key={k} className={"count-card " + k} data-count={k}>
+                  <b>{p.counts[k].toLocaleString("en-US")}</b> {label}
+                </span>
+              ),
+            )}
           </div>
           {p.truncated && (
             <p className="note">The first {p.records.length.toLocaleString("en-US")} records are listed; the counts are exact.</p>
@@ -85,15 +97,7 @@ function PlanRecord({ row }: { row: PlanRow }) {
                 <th>{d.field}</th>
                 {isLong(d.old, d.new) ? (
                   <td colSpan={2} className="words">
-                    {wordDiff(d.old ?? "", d.new ?? "").map((part, i) =>
-                      part.kind === "same" ? (
-                        <span key={i}>{part.text}</span>
-                      ) : part.kind === "del" ? (
-                        <del key={i}>{part.text}</del>
-                      ) : (
-                        <ins key={i}>{part.text}</ins>
-                      ),
-                    )}
+                    <WordDiff old={d.old ?? ""} now={d.new ?? ""} />
                   </td>
                 ) : (
                   <>
@@ -107,5 +111,23 @@ function PlanRecord({ row }: { row: PlanRow }) {
         </table>
       )}
     </li>
+  );
+}
+
+/** Long text, word by word (computed once per value: the table is words × words). */
+function WordDiff(props: { old: string; now: string }) {
+  const parts = useMemo(() => wordDiff(props.old, props.now), [props.old, props.now]);
+  return (
+    <>
+      {parts.map((part, i) =>
+        part.kind === "same" ? (
+          <span key={i}>{part.text}</span>
+        ) : part.kind === "del" ? (
+          <del key={i}>{part.text}</del>
+        ) : (
+          <ins key={i}>{part.text}</ins>
+        ),
+      )}
+    </>
   );
 }

@@ -16,6 +16,24 @@ describe("word diffs", () => {
     expect(parts.filter((p) => p.kind === "ins").map((p) => p.text.trim())).toEqual(["great", "south"]);
   });
 
+  it("gives both texts back exactly, words dropped or added at the ends and spacing too", () => {
+    const cases = [
+      ["x foo bar", "x foo"],
+      ["x foo", "x foo bar"],
+      [" lead", "lead"],
+      ["a  b", "a b"],
+      ["a\tb", "a b"],
+      ["", "all new"],
+      ["all gone", ""],
+    ];
+    for (const [a, b] of cases) {
+      const parts = wordDiff(a, b);
+      expect(join(parts, ["same", "del"])).toBe(a);
+      expect(join(parts, ["same", "ins"])).toBe(b);
+      if (a !== b) expect(parts.some((p) => p.kind !== "same")).toBe(true);
+    }
+  });
+
   it("shows a whole replacement past the size it diffs", () => {
     const long = "w ".repeat(MAX_DIFF_WORDS + 1);
     expect(wordDiff(long, "x")).toEqual([

@@ -10,8 +10,9 @@ export const MAX_DIFF_WORDS = 2000;
 export const LONG_TEXT = 60;
 
 function words(s: string): string[] {
-  // Words with the spaces after them, so joining the parts gives the text back.
-  return s.match(/\S+\s*|\s+/g) ?? [];
+  // Runs of spaces are tokens of their own and compared exactly: joining the parts
+  // gives each text back, and a change of spacing shows.
+  return s.match(/\s+|\S+/g) ?? [];
 }
 
 /** The parts of `a` and `b`: kept, deleted (only in `a`) and inserted (only in `b`). */
@@ -30,7 +31,7 @@ export function wordDiff(a: string, b: string): DiffPart[] {
   const lcs: Uint32Array[] = Array.from({ length: n + 1 }, () => new Uint32Array(m + 1));
   for (let i = n - 1; i >= 0; i--) {
     for (let j = m - 1; j >= 0; j--) {
-      lcs[i][j] = x[i].trim() === y[j].trim() ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
+      lcs[i][j] = x[i] === y[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
     }
   }
   const out: DiffPart[] = [];
@@ -42,7 +43,7 @@ export function wordDiff(a: string, b: string): DiffPart[] {
   let i = 0;
   let j = 0;
   while (i < n && j < m) {
-    if (x[i].trim() === y[j].trim()) {
+    if (x[i] === y[j]) {
       push(y[j], "same");
       i++;
       j++;

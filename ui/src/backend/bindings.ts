@@ -167,8 +167,8 @@ export type PlanScreen = {
  */
 profile: string, production: boolean, counts: PlanCountsView, 
 /**
- * New, changed, blocked and unwritable records (never unchanged ones), at most
- * [`PLAN_RECORDS_SHOWN`].
+ * New, changed, blocked, looked-up and unwritable records (never unchanged or
+ * rejected ones), at most [`PLAN_RECORDS_SHOWN`].
  */
 records: Array<PlanRow>, truncated: boolean, };
 

@@ -7,7 +7,8 @@ use crate::ops::plan_with;
 use crate::settings::Profiles;
 use crate::workbench::Workbench;
 use serde::Serialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use ts_rs::TS;
 
@@ -21,8 +22,8 @@ pub struct PlanScreen {
     pub profile: String,
     pub production: bool,
     pub counts: PlanCountsView,
-    /// New, changed, blocked and unwritable records (never unchanged ones), at most
-    /// [`PLAN_RECORDS_SHOWN`].
+    /// New, changed, blocked, looked-up and unwritable records (never unchanged or
+    /// rejected ones), at most [`PLAN_RECORDS_SHOWN`].
     pub records: Vec<PlanRow>,
     pub truncated: bool,
 }
@@ -61,34 +62,66 @@ pub struct FieldDiff {
     pub new: Option<String>,
 }
 
+/// This process's scratch folder for corrected copies: in the user's cache folder
+/// (`~/.cache/metasync` on Linux), private to the user, one per process. The desktop
+/// removes it when it exits; [`plan_open_files`] removes each plan's copies as it ends.
+pub fn scratch_root() -> PathBuf {
+    dirs::cache_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("metasync")
+        .join(format!("scratch-{}", std::process::id()))
+}
+
+/// A new folder under `root` only this user can read (plans may run at once).
+fn private_dir(root: &Path) -> std::io::Result<PathBuf> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let dir = root.join(NEXT.fetch_add(1, Ordering::Relaxed).to_string());
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(&dir)?;
+    Ok(dir)
+}
+
 /// Plan the open files against the window's profile. Edited files are read corrected
-/// (written under `scratch`, emptied first); the profile's stores are opened (the
-/// embedded one is made if missing) but nothing is written to them.
+/// (copies in a folder of their own under `scratch`, removed when the plan ends); the
+/// profile's stores are opened (an embedded one is made if missing) and nothing is
+/// written to them.
 pub async fn plan_open_files(
     wb: Arc<Workbench>,
-    profiles: &Profiles,
+    profiles: Arc<Profiles>,
     scratch: &Path,
 ) -> Result<PlanScreen, RuntimeError> {
-    let chosen = profiles.chosen().map_err(RuntimeError::unusable)?;
-    let dir = scratch.to_path_buf();
-    let (files, validate) = tokio::task::spawn_blocking(move || {
-        match std::fs::remove_dir_all(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+    let root = scratch.to_path_buf();
+    let (chosen, dir, files, validate) = tokio::task::spawn_blocking(move || {
+        let chosen = profiles.chosen().map_err(RuntimeError::unusable)?;
+        let dir = private_dir(&root).map_err(|e| {
+            RuntimeError::Failed(format!("cannot make a folder in {}: {e}", root.display()))
+        })?;
+        match wb.sync_inputs(&dir) {
+            Ok((files, validate)) => Ok((chosen, dir, files, validate)),
             Err(e) => {
-                return Err(RuntimeError::Failed(format!(
-                    "cannot empty {}: {e}",
-                    dir.display()
-                )))
+                let _ = std::fs::remove_dir_all(&dir);
+                Err(RuntimeError::unusable(e))
             }
         }
-        wb.sync_inputs(&dir).map_err(RuntimeError::unusable)
     })
     .await
     .map_err(RuntimeError::failed)??;
+    let planned = plan_chosen(chosen, &files, validate).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    planned
+}
+
+async fn plan_chosen(
+    chosen: crate::env::Chosen,
+    files: &[PathBuf],
+    validate: metasync_engine::validate::Options,
+) -> Result<PlanScreen, RuntimeError> {
     let (profile, production) = (chosen.label.clone(), chosen.production);
     let env = open(chosen).await?;
-    let view = plan_with(&env, &files, validate, PLAN_RECORDS_SHOWN).await?;
+    let view = plan_with(&env, files, validate, PLAN_RECORDS_SHOWN).await?;
     let c = view.counts;
     Ok(PlanScreen {
         profile,
@@ -156,7 +189,7 @@ mod tests {
         let config = dir.path().join("metasync.toml");
         let data = dir.path().join("data").display().to_string();
         std::fs::write(&config, format!("[profiles.desk]\ndata_dir = {data:?}\n")).expect("config");
-        let profiles = Profiles::new(config);
+        let profiles = Arc::new(Profiles::new(config));
         profiles.select(Some("desk")).expect("desk");
         let wb = Arc::new(Workbench::default());
         let opened = wb.open_paths(std::slice::from_ref(&file));
@@ -164,7 +197,7 @@ mod tests {
         wb.wait();
         let scratch = dir.path().join("scratch");
 
-        let plan = plan_open_files(Arc::clone(&wb), &profiles, &scratch)
+        let plan = plan_open_files(Arc::clone(&wb), Arc::clone(&profiles), &scratch)
             .await
             .expect("plan");
         assert_eq!(plan.profile, "profile desk");
@@ -174,10 +207,43 @@ mod tests {
         // A slug staff broke in the window: the plan rejects that row, as a sync would.
         wb.edit(id, 1, 1, "Bad Slug".into()).expect("edit");
         wb.wait();
-        let plan = plan_open_files(Arc::clone(&wb), &profiles, &scratch)
+        let plan = plan_open_files(Arc::clone(&wb), Arc::clone(&profiles), &scratch)
             .await
             .expect("plan");
         assert_eq!((plan.counts.new, plan.counts.rejected), (1, 1));
         assert_eq!(std::fs::read_to_string(&file).expect("read"), SHOWS);
+        assert_eq!(
+            std::fs::read_dir(&scratch)
+                .map(Iterator::count)
+                .unwrap_or(0),
+            0,
+            "a plan's copies go when it ends"
+        );
+
+        // Another export with the same name, edited too: each copy keeps its own rows.
+        let other = dir.path().join("b").join("shows.csv");
+        std::fs::create_dir_all(other.parent().expect("parent")).expect("dir");
+        std::fs::write(
+            &other,
+            SHOWS
+                .replace("SH", "SX")
+                .replace(",nova,", ",nova-b,")
+                .replace(",frontline,", ",frontline-b,"),
+        )
+        .expect("write");
+        let id_b = wb.open_paths(std::slice::from_ref(&other))[0]
+            .as_ref()
+            .expect("opened")
+            .id;
+        wb.wait();
+        wb.edit(id_b, 0, 2, "NOVA B".into()).expect("edit");
+        wb.wait();
+        let plan = plan_open_files(Arc::clone(&wb), Arc::clone(&profiles), &scratch)
+            .await
+            .expect("plan");
+        assert_eq!(
+            (plan.counts.rows, plan.counts.new, plan.counts.rejected),
+            (4, 3, 1)
+        );
     }
 }
