@@ -1546,16 +1546,20 @@ mod infra_cli {
         assert_eq!(code, Some(1), "{seen}");
         assert_eq!(actions(&seen, "absent"), 1 + 8 + 1, "{seen}");
         assert_eq!(check(&config).1, seen);
-        let probe = Clients::new(&p, Some(moto_keys())).await.expect("clients");
-        let queues = probe
-            .sqs
-            .list_queues()
-            .queue_name_prefix(&p.queue_prefix)
-            .send()
-            .await
-            .expect("list queues");
-        assert!(queues.queue_urls().is_empty(), "check created queues");
-        assert!(probe
+        let clients = Clients::new(&p, Some(moto_keys())).await.expect("clients");
+        let queues = || async {
+            clients
+                .sqs
+                .list_queues()
+                .queue_name_prefix(&p.queue_prefix)
+                .send()
+                .await
+                .expect("list queues")
+                .queue_urls()
+                .len()
+        };
+        assert_eq!(queues().await, 0, "check created queues");
+        assert!(clients
             .s3
             .head_bucket()
             .bucket(&p.bucket)
@@ -1574,15 +1578,7 @@ mod infra_cli {
         assert_eq!(code, Some(0), "{seen}");
         assert_eq!(actions(&seen, "exists"), 1 + 8 + 1, "{seen}");
 
-        let clients = Clients::new(&p, Some(moto_keys())).await.expect("clients");
-        let queues = clients
-            .sqs
-            .list_queues()
-            .queue_name_prefix(&p.queue_prefix)
-            .send()
-            .await
-            .expect("list queues");
-        assert_eq!(queues.queue_urls().len(), 8);
+        assert_eq!(queues().await, 8);
         let url = clients
             .sqs
             .get_queue_url()
@@ -1649,30 +1645,12 @@ mod infra_cli {
         let refused = metasync(&config, &["infra", "down", "--profile", "staging"]);
         assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
         assert!(text(&refused).contains("--yes"), "{}", text(&refused));
-        assert_eq!(
-            clients
-                .sqs
-                .list_queues()
-                .queue_name_prefix(&p.queue_prefix)
-                .send()
-                .await
-                .expect("list")
-                .queue_urls()
-                .len(),
-            8
-        );
+        assert_eq!(queues().await, 8);
 
         let down = metasync(&config, &["infra", "down", "--profile", "staging", "--yes"]);
         assert!(down.status.success(), "{}", text(&down));
         assert!(text(&down).contains("deleted"), "{}", text(&down));
-        let left = clients
-            .sqs
-            .list_queues()
-            .queue_name_prefix(&p.queue_prefix)
-            .send()
-            .await
-            .expect("list");
-        assert!(left.queue_urls().is_empty());
+        assert_eq!(queues().await, 0);
         assert!(clients
             .dynamodb
             .describe_table()

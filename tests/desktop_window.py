@@ -236,22 +236,29 @@ def main():
                 # Not retried (the keys may have gone through); what follows checks.
                 print(f"note: typing's answer was lost ({e!r})", flush=True)
 
-        def type_and_wait(css, keys, what, probe, tries=3):
-            """Type into the field `css`, then wait for `probe`. When tauri-driver drops
-            the typing's answer the keys may not have arrived: the field is cleared and
-            typed into again, unless it is gone (Enter went through)."""
+        def until(what, act, probe, seconds, tries=3):
+            """The one retry driver for actions whose answer tauri-driver may drop: do
+            `act(attempt)`, wait for `probe`, and act again only when it never comes
+            true (every action passed here is safe to do twice)."""
             for i in range(tries):
+                act(i)
+                try:
+                    return wait_for(what, probe, seconds=seconds)
+                except AssertionError:
+                    if i == tries - 1:
+                        raise
+                    print(f"note: {what}: trying again", flush=True)
+
+        def type_and_wait(css, keys, what, probe):
+            """Type into the field `css`, then wait for `probe`; typed again (cleared
+            first) unless the field is gone (Enter went through)."""
+            def act(i):
                 fields = find_all(css)
                 if fields:
                     if i > 0:
                         wd.call("POST", f"{s}/element/{fields[0]}/clear", {}, reads=True)
                     type_into(fields[0], keys)
-                try:
-                    return wait_for(what, probe, seconds=10)
-                except AssertionError:
-                    if i == tries - 1:
-                        raise
-                    print(f"note: {what}: typing again", flush=True)
+            return until(what, act, probe, seconds=10)
 
         def run(script, *args):
             return wd.call("POST", s + "/execute/sync", {"script": script, "args": list(args)})
@@ -299,38 +306,27 @@ def main():
             t = text(find("[data-testid=error-count]"))
             return int(t.split()[0].replace(",", "")) if t.endswith("rows with errors") else None
 
-        def press(css, what, probe, tries=3):
-            """Click the button `css` once, then wait for `probe`. A click whose answer
-            tauri-driver drops may or may not have landed: only when `probe` never comes
-            true is it clicked again (the buttons pressed this way are safe twice)."""
-            for i in range(tries):
+        def press(css, what, probe):
+            """Click the button `css`, then wait for `probe` (clicked again only when it
+            never comes true)."""
+            def act(_):
                 buttons = find_all(css)
                 if buttons:
                     try:
                         wd.call("POST", f"{s}/element/{buttons[0]}/click", {}, reads=False)
                     except (http.client.RemoteDisconnected, ConnectionResetError) as e:
                         print(f"note: {what}: the click's answer was lost ({e!r})", flush=True)
-                try:
-                    return wait_for(what, probe, seconds=15)
-                except AssertionError:
-                    if i == tries - 1:
-                        raise
-                    print(f"note: {what}: clicking again", flush=True)
+            return until(what, act, probe, seconds=15)
 
-        def fill(css, value, tries=3):
-            """Type `value` into the field `css` as staff would; tauri-driver may drop
-            the typing's answer, so the field's value is read back and typed again."""
-            for i in range(tries):
+        def fill(css, value):
+            """Type `value` into the field `css` as staff would; the field's value is
+            read back, and typed again when the keys did not arrive."""
+            def act(_):
                 el = find(css)
                 wd.call("POST", f"{s}/element/{el}/clear", {}, reads=True)
                 type_into(el, value)
-                try:
-                    return wait_for(f"{css} to hold the value", lambda: run(
-                        "return document.querySelector(arguments[0]).value === arguments[1]", css, value), seconds=5)
-                except AssertionError:
-                    if i == tries - 1:
-                        raise
-                    print(f"note: {css}: typing again", flush=True)
+            holds = "return document.querySelector(arguments[0]).value === arguments[1]"
+            return until(f"{css} to hold the value", act, lambda: run(holds, css, value), seconds=5)
 
         def select(label, value):
             opt = find(f"select[aria-label='{label}'] option[value='{value}']")

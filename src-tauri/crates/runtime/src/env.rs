@@ -42,18 +42,23 @@ pub struct Chosen {
     pub target: Option<TargetProfile>,
 }
 
+/// No profile: the embedded backend in the platform's data folder, no target.
+pub fn embedded_default() -> Chosen {
+    Chosen {
+        label: "the embedded default".into(),
+        name: None,
+        production: false,
+        backend: BackendProfile::Local {
+            data_dir: None,
+            max_receive_count: 5,
+        },
+        target: None,
+    }
+}
+
 pub fn choose(profile: Option<&str>, config_file: Option<&Path>) -> Result<Chosen, RuntimeError> {
     let Some(name) = profile else {
-        return Ok(Chosen {
-            label: "the embedded default".into(),
-            name: None,
-            production: false,
-            backend: BackendProfile::Local {
-                data_dir: None,
-                max_receive_count: 5,
-            },
-            target: None,
-        });
+        return Ok(embedded_default());
     };
     let path = config_path(config_file);
     let p = config::load_profile(&path, name, |k| std::env::var(k).ok())

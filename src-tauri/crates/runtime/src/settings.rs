@@ -9,7 +9,7 @@
 //! - a connection test: the target check (`metasync target check`) and the backend's
 //!   resources (`metasync infra check`).
 
-use crate::env::{choose, Chosen, RuntimeError};
+use crate::env::{choose, embedded_default, Chosen, RuntimeError};
 use crate::infra::{infra, made_on_first_use, Action, InfraAction};
 use metasync_catalog_client::credentials::{self, Credentials, Kind};
 pub use metasync_catalog_client::Secret;
@@ -805,11 +805,7 @@ impl Profiles {
             Ok(chosen) => view(chosen),
             Err(_) => {
                 *active = None;
-                ActiveProfile {
-                    name: None,
-                    label: "the embedded default".into(),
-                    production: false,
-                }
+                view(embedded_default())
             }
         }
     }
