@@ -201,3 +201,154 @@ diff: Array<FieldDiff>,
 blocked_by: string | null, };
 
 export type FieldDiff = { field: string, old: string | null, new: string | null, };
+
+export type SyncForm = { 
+/**
+ * Records per queue message (1 to 100).
+ */
+batch_size: number, 
+/**
+ * Send only the top N records (a trial run).
+ */
+limit: number | null, 
+/**
+ * Rank by this column, highest first, before taking the top N.
+ */
+rank_by: string | null, 
+/**
+ * On a production profile, its name typed again.
+ */
+confirm: string | null, };
+
+export type TypeProgress = { entity: string, enqueued: number, synced: number, unchanged: number, failed: number, };
+
+export type SyncUpdate = { 
+/**
+ * `planning`, `landing`, `enqueueing`, `working`, `resuming` or `done`.
+ */
+stage: string, profile: string, types: Array<TypeProgress>, 
+/**
+ * Records resolved of those sent.
+ */
+resolved: number, total: number, throttled: number, 
+/**
+ * Records resolved per second since the workers started.
+ */
+rate_per_second: number, eta_seconds: number | null, elapsed_ms: number, cancelling: boolean, };
+
+export type SyncDone = { profile: string, run_id: string, rows: number, synced: number, unchanged: number, rejected: number, failed: number, discarded: number, 
+/**
+ * Never enqueued (the limit, or a cancel).
+ */
+not_sent: number, 
+/**
+ * Enqueued and not resolved: they wait in the queues (Resume sends them).
+ */
+queued: number, cancelled: boolean, throttled: number, elapsed_ms: number, latency_p50_ms: number | null, latency_p95_ms: number | null, per_type: Array<TypeProgress>, };
+
+export type Interrupted = { 
+/**
+ * `None`: the embedded default.
+ */
+profile: string | null, 
+/**
+ * The file the profile was read from.
+ */
+config: string, started_at_ms: number, };
+
+export type DashboardView = { profile: string, production: boolean, 
+/**
+ * When the queues were read.
+ */
+at_ms: number, queues: Array<QueueRow>, 
+/**
+ * Failures in triage by error code (as `status` shows them).
+ */
+failures: { [key in string]: number }, 
+/**
+ * Depth samples of the last hour, oldest first.
+ */
+depth: Array<DepthSample>, 
+/**
+ * What workers on this desktop did per minute in the last hour (minutes with
+ * nothing left out).
+ */
+minutes: Array<MinuteRow>, 
+/**
+ * The target's latency in the latest sync run that called it.
+ */
+latency_p50_ms: number | null, latency_p95_ms: number | null, runs: Array<RunView>, };
+
+export type QueueRow = { entity: string, visible: number, in_flight: number, dead: number, };
+
+export type DepthSample = { t: number, 
+/**
+ * Visible, in flight and dead, per type in show, season, episode, asset order.
+ */
+depth: Array<[number, number, number]>, };
+
+export type MinuteRow = { 
+/**
+ * The minute's start.
+ */
+t: number, synced: number, failed: number, throttled: number, };
+
+export type RunView = { id: string, 
+/**
+ * `sync` or `triage`.
+ */
+kind: string, profile: string, note: string | null, who: string, started_at_ms: number, finished_at_ms: number | null, 
+/**
+ * sha256 of each file (records acted on, for a triage action).
+ */
+files: Array<string>, counts: { [key in string]: number }, };
+
+export type FailureGroupView = { code: string, count: number, 
+/**
+ * The target's answer of one of them.
+ */
+sample: string, 
+/**
+ * Up to 20 of them, as `type#key`.
+ */
+records: Array<string>, };
+
+export type FailureView = { 
+/**
+ * `type#key`.
+ */
+record: string, entity: string, key: string, 
+/**
+ * `failed`, or where it ended since (`synced`, `discarded`, `pending`).
+ */
+status: string, code: string, 
+/**
+ * The target's answer, or what went wrong.
+ */
+message: string, attempts: number, target_id: string | null, run_id: string | null, updated_at_ms: number, 
+/**
+ * Every field of the type, in the type's order, with the record's value.
+ */
+fields: Array<FieldValue>, };
+
+export type FieldValue = { name: string, value: string, required: boolean, 
+/**
+ * The key column: it names the record and cannot be edited here.
+ */
+key: boolean, };
+
+export type FieldEdit = { field: string, value: string, };
+
+export type FieldProblem = { field: string | null, message: string, hint: string, };
+
+export type TriageTarget = { "kind": "record", record: string, } | { "kind": "code", code: string, };
+
+export type TriageDone = { action: string, 
+/**
+ * The triage run that records it.
+ */
+run_id: string, records: Array<string>, 
+/**
+ * After a retry, how the records ended once the queues drained.
+ */
+synced: number, failed: number, };

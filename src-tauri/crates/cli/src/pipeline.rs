@@ -151,12 +151,7 @@ enum FailuresAction {
 }
 
 /// Who is acting, for the run history.
-pub fn who() -> String {
-    std::env::var("METASYNC_USER")
-        .or_else(|_| std::env::var("USER"))
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "metasync".into())
-}
+pub use metasync_runtime::who;
 
 fn code_of(e: &RuntimeError) -> u8 {
     match e {
@@ -317,7 +312,7 @@ impl Bar {
             return;
         }
         match p {
-            Progress::Planned(c) => eprintln!(
+            Progress::Planned(c, _) => eprintln!(
                 "planned: {} new, {} changed, {} unchanged, {} blocked, {} rejected",
                 c.new, c.changed, c.unchanged, c.blocked, c.rejected
             ),
@@ -329,6 +324,7 @@ impl Bar {
                 resolved,
                 total,
                 throttled,
+                ..
             } => {
                 let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
                 if last.elapsed().as_millis() < 200 && resolved < total {

@@ -31,6 +31,15 @@ impl RuntimeError {
     }
 }
 
+/// Who is at the keyboard, for run records and triage actions: `$METASYNC_USER`, else
+/// the OS user.
+pub fn who() -> String {
+    std::env::var("METASYNC_USER")
+        .or_else(|_| std::env::var("USER"))
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "metasync".into())
+}
+
 /// A profile chosen, before anything is opened.
 #[derive(Debug, Clone)]
 pub struct Chosen {

@@ -13,11 +13,11 @@ pub mod settings;
 pub mod workbench;
 
 pub use env::{
-    aws_clients, choose, config_path, connect_with, local_dir, open, Chosen, Connected, Env,
+    aws_clients, choose, config_path, connect_with, local_dir, open, who, Chosen, Connected, Env,
     RuntimeError,
 };
 pub use ops::{
     failures_discard, failures_list, failures_retry, failures_show, ingest, plan, plan_with,
-    selection, status, sync, work, IngestView, PlanRequest, PlanView, SyncRequest, WorkReport,
-    WorkRequest,
+    selection, status, sync, sync_with, work, IngestView, PlanRequest, PlanView, SyncRequest,
+    WorkReport, WorkRequest,
 };

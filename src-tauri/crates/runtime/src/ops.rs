@@ -9,7 +9,9 @@ use metasync_engine::pipeline::failures::{
 };
 use metasync_engine::pipeline::plan::{self, Action, PlanCounts, PlanOptions, PlannedRecord};
 use metasync_engine::pipeline::summary::{Outcome, Tally};
-use metasync_engine::pipeline::sync::{self as engine_sync, Progress, SyncOptions, SyncReport};
+use metasync_engine::pipeline::sync::{
+    self as engine_sync, Cancel, Progress, SyncOptions, SyncReport,
+};
 use metasync_engine::pipeline::{self, Status};
 use metasync_engine::ports::RecordKey;
 use metasync_engine::validate;
@@ -118,6 +120,25 @@ pub async fn sync(
     req: &SyncRequest,
     progress: &(dyn Fn(Progress) + Send + Sync),
 ) -> Result<SyncReport, RuntimeError> {
+    sync_with(
+        env,
+        req,
+        validate::Options::default(),
+        Cancel::default(),
+        progress,
+    )
+    .await
+}
+
+/// [`sync`] with the caller's validation options (the workbench's mappings) and a
+/// cancel the caller may press.
+pub async fn sync_with(
+    env: &Env,
+    req: &SyncRequest,
+    validate: validate::Options,
+    cancel: Cancel,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+) -> Result<SyncReport, RuntimeError> {
     let target = env.connect().await?;
     let opts = SyncOptions {
         batch_size: req.batch_size,
@@ -126,8 +147,9 @@ pub async fn sync(
         wait: req.wait,
         who: req.who.clone(),
         profile: env.profile_name().to_string(),
-        validate: validate::Options::default(),
+        validate,
         worker: worker_config(&target, req.concurrency, &req.who),
+        cancel,
     };
     engine_sync::sync(
         &env.backend,
@@ -177,6 +199,16 @@ pub async fn work(
     req: &WorkRequest,
     on_event: &(dyn Fn(&Event) + Send + Sync),
 ) -> Result<WorkReport, RuntimeError> {
+    work_with(env, req, &Cancel::default(), on_event).await
+}
+
+/// [`work`] until `cancel` is pressed (the messages in hand are finished).
+pub async fn work_with(
+    env: &Env,
+    req: &WorkRequest,
+    cancel: &Cancel,
+    on_event: &(dyn Fn(&Event) + Send + Sync),
+) -> Result<WorkReport, RuntimeError> {
     let target = env.connect().await?;
     let mut cfg = worker_config(&target, req.concurrency, &req.who);
     cfg.visibility = Duration::from_secs(req.visibility_seconds.max(2));
@@ -187,10 +219,10 @@ pub async fn work(
     };
     let worker = Worker::new(&env.backend, &target.client, &target.limiter, cfg, &record);
     loop {
-        engine_sync::work_until_empty(&worker, &env.backend, &record)
+        engine_sync::work_until_empty_or_cancelled(&worker, &env.backend, &record, cancel)
             .await
             .map_err(RuntimeError::failed)?;
-        if req.until_empty {
+        if req.until_empty || cancel.is_cancelled() {
             break;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;

@@ -86,6 +86,18 @@ pub enum EnqueueError {
 /// Build the messages of one type's records: lanes in first-seen order, each lane's
 /// records in input order, `batch_size` per message.
 pub fn messages(run_id: &str, records: Vec<QueuedRecord>, batch_size: usize) -> Vec<Outgoing> {
+    counted_messages(run_id, records, batch_size)
+        .into_iter()
+        .map(|(m, _)| m)
+        .collect()
+}
+
+/// [`messages`], each with the number of records it carries.
+fn counted_messages(
+    run_id: &str,
+    records: Vec<QueuedRecord>,
+    batch_size: usize,
+) -> Vec<(Outgoing, u64)> {
     let batch_size = batch_size.clamp(1, MAX_BATCH_SIZE);
     let mut lanes: Vec<(String, Vec<QueuedRecord>)> = Vec::new();
     for r in records {
@@ -115,11 +127,14 @@ pub fn messages(run_id: &str, records: Vec<QueuedRecord>, batch_size: usize) -> 
                     records: records.clone(),
                 })
                 .unwrap_or_default();
-                out.push(Outgoing {
-                    group_id: g.clone(),
-                    dedup_id: dedup_id(&records),
-                    body,
-                });
+                out.push((
+                    Outgoing {
+                        group_id: g.clone(),
+                        dedup_id: dedup_id(&records),
+                        body,
+                    },
+                    records.len() as u64,
+                ));
             }
         }
         if !any {
@@ -138,14 +153,35 @@ pub async fn enqueue(
     policy: &RetryPolicy,
     rng: &mut Rng,
 ) -> Result<Enqueued, EnqueueError> {
-    let n = records.len() as u64;
-    let msgs = messages(run_id, records, batch_size);
-    let mut done = Enqueued {
-        records: n,
-        messages: msgs.len() as u64,
-        sends: 0,
-    };
+    enqueue_until(queue, run_id, records, batch_size, policy, rng, &|| false).await
+}
+
+/// [`enqueue`], asking `stop` before each send batch: once it says yes nothing more
+/// is sent, and the answer counts only the records that were.
+pub async fn enqueue_until(
+    queue: &dyn Queue,
+    run_id: &str,
+    records: Vec<QueuedRecord>,
+    batch_size: usize,
+    policy: &RetryPolicy,
+    rng: &mut Rng,
+    stop: &(dyn Fn() -> bool + Sync),
+) -> Result<Enqueued, EnqueueError> {
+    let counted = counted_messages(run_id, records, batch_size);
+    let mut per_message = counted
+        .iter()
+        .map(|(_, n)| *n)
+        .collect::<Vec<u64>>()
+        .into_iter();
+    let msgs: Vec<Outgoing> = counted.into_iter().map(|(m, _)| m).collect();
+    let mut done = Enqueued::default();
     for batch in pack_batches(msgs, MAX_BATCH_BYTES)? {
+        if stop() {
+            break;
+        }
+        // Batches keep the messages' order: these are the next counts.
+        let records: u64 = per_message.by_ref().take(batch.len()).sum();
+        let messages = batch.len() as u64;
         let r = drive(
             policy,
             &mut || rng.unit(),
@@ -178,6 +214,8 @@ pub async fn enqueue(
         nothing_left(Ok(failures), Service::Queue, "SendMessageBatch", |n| {
             format!("{n} messages not sent after {} attempts", r.attempts)
         })?;
+        done.records += records;
+        done.messages += messages;
     }
     Ok(done)
 }

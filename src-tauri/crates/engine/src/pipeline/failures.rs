@@ -235,6 +235,46 @@ pub fn revalidate(record: &CanonicalRecord) -> Result<(), Vec<Finding>> {
     }
 }
 
+/// Put edited fields into a record as a file row would give them (an empty value
+/// clears the field).
+pub fn apply_edits(c: &mut CanonicalRecord, edits: &[(String, String)]) -> Result<(), TriageError> {
+    for (field, value) in edits {
+        let Some(f) = c.entity.field(field) else {
+            return Err(TriageError::UnknownField {
+                key: format!("{}#{}", c.entity, c.key),
+                field: field.clone(),
+                entity: c.entity,
+            });
+        };
+        match super::record::canonical_value(f, value) {
+            Some(v) => c.fields.insert(field.clone(), v),
+            None => c.fields.remove(field),
+        };
+    }
+    Ok(())
+}
+
+/// What a retry with these edits would find wrong with the failed record, before
+/// anything is sent (the window checks as staff type).
+pub async fn check_edits(
+    backend: &Backend,
+    key: &RecordKey,
+    edits: &[(String, String)],
+) -> Result<Vec<Finding>, TriageError> {
+    let r = backend
+        .state
+        .get(key)
+        .await?
+        .ok_or_else(|| TriageError::NotFailed(key.id()))?;
+    let mut c = r
+        .payload
+        .as_deref()
+        .and_then(CanonicalRecord::from_json)
+        .ok_or_else(|| TriageError::NotFailed(key.id()))?;
+    apply_edits(&mut c, edits)?;
+    Ok(revalidate(&c).err().unwrap_or_default())
+}
+
 /// What a triage action did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TriageResult {
@@ -293,20 +333,8 @@ pub async fn retry(
             .as_deref()
             .and_then(CanonicalRecord::from_json)
             .ok_or_else(|| TriageError::NotFailed(r.key.id()))?;
-        for (field, value) in edits {
-            let Some(f) = c.entity.field(field) else {
-                return Err(TriageError::UnknownField {
-                    key: r.key.id(),
-                    field: field.clone(),
-                    entity: c.entity,
-                });
-            };
-            match super::record::canonical_value(f, value) {
-                Some(v) => c.fields.insert(field.clone(), v),
-                None => c.fields.remove(field),
-            };
-        }
         if !edits.is_empty() {
+            apply_edits(&mut c, edits)?;
             revalidate(&c).map_err(|findings| TriageError::Invalid {
                 key: r.key.id(),
                 findings: findings

@@ -3,6 +3,7 @@
 
 use super::consume::Event;
 use crate::ports::{Calls, RecordKey};
+use crate::EntityType;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -64,8 +65,11 @@ pub struct RunSummary {
     pub discarded: u64,
     /// Valid records left out by `--limit`; not sent, not counted above.
     pub not_sent: u64,
-    /// Records enqueued but not resolved when the run stopped waiting (`--no-wait`).
+    /// Records enqueued but not resolved when the run stopped waiting (`--no-wait`, or
+    /// a cancel).
     pub queued: u64,
+    /// Stopped by the user: `not_sent` includes the records never enqueued.
+    pub cancelled: bool,
     pub elapsed_ms: u64,
     /// `<service>.<Operation>` → calls, plus `target.requests` and `target.throttled`.
     pub api_calls: BTreeMap<String, u64>,
@@ -73,14 +77,36 @@ pub struct RunSummary {
     pub latency_p95_ms: Option<u64>,
 }
 
+/// One entity type's records so far, by where they ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TypeCounts {
+    /// Created, updated, or found synced by an earlier delivery.
+    pub synced: u64,
+    pub failed: u64,
+    pub discarded: u64,
+}
+
 /// Collects worker events into final outcomes, one per record (the last word wins;
 /// a record found already resolved counts only if nothing else was heard of it).
 #[derive(Debug, Default)]
 pub struct Tally {
     outcomes: HashMap<RecordKey, Outcome>,
+    /// Per type, per outcome (kept as events arrive, so progress costs nothing).
+    counts: [[u64; 6]; 4],
     pub target_calls: u64,
     pub throttled: u64,
     latencies_ms: Vec<u32>,
+}
+
+fn slot(o: Outcome) -> usize {
+    match o {
+        Outcome::Created => 0,
+        Outcome::Updated => 1,
+        Outcome::Synced => 2,
+        Outcome::Unchanged => 3,
+        Outcome::Failed => 4,
+        Outcome::Discarded => 5,
+    }
 }
 
 impl Tally {
@@ -91,15 +117,31 @@ impl Tally {
             self.latencies_ms
                 .push(u32::try_from(l.as_millis()).unwrap_or(u32::MAX));
         }
+        let t = e.key.entity.index();
         if e.already {
-            self.outcomes
-                .entry(e.key.clone())
-                .or_insert(match e.outcome {
+            if !self.outcomes.contains_key(&e.key) {
+                let o = match e.outcome {
                     Outcome::Unchanged => Outcome::Synced,
                     o => o,
-                });
+                };
+                self.outcomes.insert(e.key.clone(), o);
+                self.counts[t][slot(o)] += 1;
+            }
+        } else if let Some(was) = self.outcomes.insert(e.key.clone(), e.outcome) {
+            self.counts[t][slot(was)] -= 1;
+            self.counts[t][slot(e.outcome)] += 1;
         } else {
-            self.outcomes.insert(e.key.clone(), e.outcome);
+            self.counts[t][slot(e.outcome)] += 1;
+        }
+    }
+
+    /// One type's records so far.
+    pub fn of_type(&self, entity: EntityType) -> TypeCounts {
+        let c = &self.counts[entity.index()];
+        TypeCounts {
+            synced: c[0] + c[1] + c[2],
+            failed: c[4],
+            discarded: c[5],
         }
     }
 
@@ -112,7 +154,7 @@ impl Tally {
     }
 
     pub fn count(&self, o: Outcome) -> u64 {
-        self.outcomes.values().filter(|&&x| x == o).count() as u64
+        self.counts.iter().map(|c| c[slot(o)]).sum()
     }
 
     pub fn percentile(&self, p: f64) -> Option<u64> {
@@ -153,7 +195,6 @@ pub fn millis(d: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::EntityType;
 
     fn ev(key: &str, outcome: Outcome, already: bool) -> Event {
         Event {
@@ -179,6 +220,15 @@ mod tests {
         assert_eq!(t.count(Outcome::Created), 2, "a, and b on its retry");
         assert_eq!(t.count(Outcome::Synced), 1, "c, synced before a crash");
         assert_eq!(t.count(Outcome::Failed), 0);
+        assert_eq!(
+            t.of_type(EntityType::Show),
+            TypeCounts {
+                synced: 3,
+                failed: 0,
+                discarded: 0
+            }
+        );
+        assert_eq!(t.of_type(EntityType::Episode), TypeCounts::default());
         assert_eq!(percentile(&[5, 1, 9, 3], 0.5), Some(3));
         assert_eq!(percentile(&[5, 1, 9, 3], 0.95), Some(9));
         assert_eq!(percentile(&[], 0.5), None);

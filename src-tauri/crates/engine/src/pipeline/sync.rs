@@ -3,11 +3,11 @@
 //! → the run record. Every row ends in exactly one of the summary's outcomes.
 
 use super::consume::{drain_dead_letters, Event, Worker, WorkerConfig, WorkerError};
-use super::enqueue::{enqueue, EnqueueError, QueuedRecord};
+use super::enqueue::{enqueue_until, EnqueueError, QueuedRecord};
 use super::gold::write_gold;
 use super::land::{date_of, land_bronze, land_rejected, land_silver, Landed};
 use super::plan::{plan, Action, PlanCounts, PlanError, PlanOptions};
-use super::summary::{api_calls, millis, Outcome, RunSummary, Tally};
+use super::summary::{api_calls, millis, Outcome, RunSummary, Tally, TypeCounts};
 use crate::gen::Rng;
 use crate::ports::{Backend, Clock, RecordKey, Run, RunKind, StoreError, SystemClock};
 use crate::ratelimit::RateLimiter;
@@ -17,8 +17,24 @@ use crate::EntityType;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Asks a running sync to stop: no more records are enqueued, the workers finish the
+/// messages in hand and receive no more; what was left is reported (`not_sent`, never
+/// enqueued; `queued`, waiting in the queues for `metasync work` or the next sync).
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct SyncOptions {
@@ -33,22 +49,26 @@ pub struct SyncOptions {
     pub profile: String,
     pub validate: validate::Options,
     pub worker: WorkerConfig,
+    pub cancel: Cancel,
 }
 
 /// What the caller sees while a sync runs.
 #[derive(Debug, Clone)]
 pub enum Progress {
-    Planned(PlanCounts),
+    /// The plan's counts, and its unchanged records per type (indexed as
+    /// [`EntityType::ALL`]).
+    Planned(PlanCounts, [u64; 4]),
     Landed(Landed),
     Enqueued {
         entity: EntityType,
         records: u64,
     },
-    /// Records resolved so far out of those sent, with 429s seen.
+    /// Records resolved so far out of those sent, with 429s seen, and per type.
     Working {
         resolved: u64,
         total: u64,
         throttled: u64,
+        by_type: [TypeCounts; 4],
     },
 }
 
@@ -115,6 +135,32 @@ pub async fn work_until_empty<T: Target>(
     Ok(())
 }
 
+/// [`work_until_empty`] until `cancel` is pressed: then the workers stop receiving and
+/// finish the messages in hand; what is left stays in the queues.
+pub async fn work_until_empty_or_cancelled<T: Target>(
+    worker: &Worker<'_, T>,
+    backend: &Backend,
+    on_event: &(dyn Fn(&Event) + Send + Sync),
+    cancel: &Cancel,
+) -> Result<(), WorkerError> {
+    let done = AtomicBool::new(false);
+    let watch = async {
+        while !done.load(Ordering::SeqCst) {
+            if cancel.is_cancelled() {
+                worker.cancel();
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let work = async {
+        let r = work_until_empty(worker, backend, on_event).await;
+        done.store(true, Ordering::SeqCst);
+        r
+    };
+    futures_util::future::join(work, watch).await.0
+}
+
 pub async fn sync<T: Target>(
     backend: &Backend,
     target: &T,
@@ -130,6 +176,7 @@ pub async fn sync<T: Target>(
     let date = date_of(started_ms);
     let mut to_send: [Vec<QueuedRecord>; 4] = Default::default();
     let mut silver: [Vec<u8>; 4] = Default::default();
+    let mut unchanged = [0u64; 4];
     let popts = PlanOptions {
         validate: opts.validate.clone(),
         keep_rejected: true,
@@ -140,6 +187,9 @@ pub async fn sync<T: Target>(
             return;
         }
         let i = p.record.entity.index();
+        if p.action == Action::Unchanged {
+            unchanged[i] += 1;
+        }
         silver[i].extend_from_slice(p.record.to_json().as_bytes());
         silver[i].push(b'\n');
         if matches!(p.action, Action::New | Action::Changed | Action::Resolve) {
@@ -169,8 +219,8 @@ pub async fn sync<T: Target>(
         rejected = c.rejected,
         "planned"
     );
-    progress(Progress::Planned(planned.counts.clone()));
-    let not_sent = apply_limit(&mut to_send, opts.limit, opts.rank_by.as_deref())?;
+    progress(Progress::Planned(planned.counts.clone(), unchanged));
+    let mut not_sent = apply_limit(&mut to_send, opts.limit, opts.rank_by.as_deref())?;
     // Workers here will call the target: check it first, so an unreachable target or
     // refused credentials stop the run before anything is landed or sent. Nothing to
     // send, no call (a re-sync of unchanged files stays silent).
@@ -239,26 +289,37 @@ pub async fn sync<T: Target>(
     }
     progress(Progress::Landed(landed.clone()));
 
-    // Enqueue, parents first.
-    let total: u64 = to_send.iter().map(|v| v.len() as u64).sum();
+    // Enqueue, parents first; a cancel stops between send batches.
+    let mut total = 0u64;
     let mut rng = Rng::new(crate::ports::jitter_seed());
+    let stop = || opts.cancel.is_cancelled();
     for entity in EntityType::ALL {
         let records = std::mem::take(&mut to_send[entity.index()]);
         if records.is_empty() {
             continue;
         }
         let n = records.len() as u64;
-        enqueue(
+        let sent = enqueue_until(
             backend.queue(entity).as_ref(),
             &run_id,
             records,
             opts.batch_size,
             &opts.worker.retry,
             &mut rng,
+            &stop,
         )
-        .await?;
-        tracing::info!(stage = "enqueue", run_id = %run_id, entity = entity.as_str(), records = n, "enqueued");
-        progress(Progress::Enqueued { entity, records: n });
+        .await?
+        .records;
+        total += sent;
+        not_sent += n - sent;
+        tracing::info!(stage = "enqueue", run_id = %run_id, entity = entity.as_str(), records = sent, "enqueued");
+        progress(Progress::Enqueued {
+            entity,
+            records: sent,
+        });
+        if sent < n {
+            tracing::warn!(stage = "enqueue", run_id = %run_id, entity = entity.as_str(), not_sent = n - sent, "cancelled: the rest is not sent");
+        }
     }
     let mut run = Run {
         id: run_id.clone(),
@@ -275,7 +336,7 @@ pub async fn sync<T: Target>(
 
     // Consume.
     let tally = Mutex::new(Tally::default());
-    if opts.wait && total > 0 {
+    if opts.wait && total > 0 && !opts.cancel.is_cancelled() {
         let on_event = |e: &Event| {
             if e.run_id != run_id {
                 return;
@@ -286,6 +347,7 @@ pub async fn sync<T: Target>(
                 resolved: t.resolved() as u64,
                 total,
                 throttled: t.throttled,
+                by_type: EntityType::ALL.map(|x| t.of_type(x)),
             });
         };
         let worker = Worker::new(backend, target, limiter, opts.worker.clone(), &on_event);
@@ -295,7 +357,7 @@ pub async fn sync<T: Target>(
                 .into_iter()
                 .collect::<Vec<(RecordKey, String)>>(),
         );
-        work_until_empty(&worker, backend, &on_event).await?;
+        work_until_empty_or_cancelled(&worker, backend, &on_event, &opts.cancel).await?;
     }
     let tally = tally.into_inner().unwrap_or_else(|e| e.into_inner());
     let plan_counts = planned.counts;
@@ -314,6 +376,7 @@ pub async fn sync<T: Target>(
         discarded: tally.count(Outcome::Discarded),
         not_sent,
         queued: total.saturating_sub(tally.resolved() as u64),
+        cancelled: opts.cancel.is_cancelled(),
         elapsed_ms: 0,
         api_calls: BTreeMap::new(),
         latency_p50_ms: tally.percentile(0.5),
@@ -343,6 +406,9 @@ pub async fn sync<T: Target>(
             summary.latency_p95_ms.unwrap_or(0),
         ),
     ]);
+    if summary.cancelled {
+        run.counts.insert("cancelled".to_string(), 1);
+    }
     backend.state.put_run(&run).await?;
     let target_counts = target.counters();
     summary.api_calls = api_calls(

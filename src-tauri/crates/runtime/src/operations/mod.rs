@@ -1,6 +1,28 @@
 //! The operations room's work for the window, with no UI in it: the plan of the
-//! workbench's open files — edits included — against the window's profile. Nothing is
-//! sent or written to the profile's stores; a sync starts only when staff press Sync.
+//! workbench's open files — edits included — against the window's profile (nothing is
+//! sent or written to the profile's stores); then, in the submodules, the sync with
+//! its progress, the dashboard, triage and the run history, all through [`Desk`].
+
+mod dashboard;
+mod desk;
+mod history;
+#[cfg(test)]
+mod room_tests;
+mod sync;
+mod triage;
+
+pub use dashboard::{
+    per_minute, DashboardView, DepthSample, MinuteRow, QueueRow, RunView, RUNS_SHOWN, SHOWN_MS,
+};
+pub use desk::{Desk, Places};
+pub use history::{History, Line};
+pub use sync::{
+    interrupted, Interrupted, SyncDone, SyncForm, SyncUpdate, TypeProgress, DEPTH_EVERY,
+    UPDATE_EVERY,
+};
+pub use triage::{
+    FailureGroupView, FailureView, FieldEdit, FieldProblem, FieldValue, TriageDone, TriageTarget,
+};
 
 use crate::env::{open, RuntimeError};
 use crate::ops::plan_with;
@@ -73,7 +95,7 @@ pub fn scratch_root() -> PathBuf {
 }
 
 /// A new folder under `root` only this user can read (plans may run at once).
-fn private_dir(root: &Path) -> std::io::Result<PathBuf> {
+pub(crate) fn private_dir(root: &Path) -> std::io::Result<PathBuf> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let dir = root.join(NEXT.fetch_add(1, Ordering::Relaxed).to_string());
     let mut builder = std::fs::DirBuilder::new();
@@ -169,6 +191,23 @@ pub fn typescript_decls(cfg: &ts_rs::Config) -> Vec<String> {
         PlanCountsView::decl(cfg),
         PlanRow::decl(cfg),
         FieldDiff::decl(cfg),
+        SyncForm::decl(cfg),
+        TypeProgress::decl(cfg),
+        SyncUpdate::decl(cfg),
+        SyncDone::decl(cfg),
+        Interrupted::decl(cfg),
+        DashboardView::decl(cfg),
+        QueueRow::decl(cfg),
+        DepthSample::decl(cfg),
+        MinuteRow::decl(cfg),
+        RunView::decl(cfg),
+        FailureGroupView::decl(cfg),
+        FailureView::decl(cfg),
+        FieldValue::decl(cfg),
+        FieldEdit::decl(cfg),
+        FieldProblem::decl(cfg),
+        TriageTarget::decl(cfg),
+        TriageDone::decl(cfg),
     ]
 }
 

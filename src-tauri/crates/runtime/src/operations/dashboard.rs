@@ -1,0 +1,182 @@
+//! The dashboard: the queues now — the very numbers `metasync status --format json`
+//! prints, read by the same function — with their depth over the last hour from the
+//! profile's history, this desktop's throughput and 429s per minute, the target's
+//! latency in the last sync, and the latest runs.
+
+use super::desk::Desk;
+use super::history::History;
+use crate::env::RuntimeError;
+use metasync_engine::pipeline;
+use metasync_engine::ports::{Clock, Run, RunKind, SystemClock};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use ts_rs::TS;
+
+/// How far back the charts go.
+pub const SHOWN_MS: i64 = 3600 * 1000;
+/// The dashboard samples the queues into the history at most this often.
+pub const SAMPLE_EVERY_MS: i64 = 5_000;
+/// Runs listed.
+pub const RUNS_SHOWN: usize = 10;
+
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct DashboardView {
+    pub profile: String,
+    pub production: bool,
+    /// When the queues were read.
+    pub at_ms: i64,
+    pub queues: Vec<QueueRow>,
+    /// Failures in triage by error code (as `status` shows them).
+    pub failures: BTreeMap<String, u64>,
+    /// Depth samples of the last hour, oldest first.
+    pub depth: Vec<DepthSample>,
+    /// What workers on this desktop did per minute in the last hour (minutes with
+    /// nothing left out).
+    pub minutes: Vec<MinuteRow>,
+    /// The target's latency in the latest sync run that called it.
+    pub latency_p50_ms: Option<u64>,
+    pub latency_p95_ms: Option<u64>,
+    pub runs: Vec<RunView>,
+}
+
+/// One queue now (`status --format json`'s `queues[]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct QueueRow {
+    pub entity: String,
+    pub visible: u64,
+    pub in_flight: u64,
+    pub dead: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct DepthSample {
+    pub t: i64,
+    /// Visible, in flight and dead, per type in show, season, episode, asset order.
+    pub depth: Vec<[u64; 3]>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, TS)]
+pub struct MinuteRow {
+    /// The minute's start.
+    pub t: i64,
+    pub synced: u64,
+    pub failed: u64,
+    pub throttled: u64,
+}
+
+/// A run or triage action, as the run history shows it.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct RunView {
+    pub id: String,
+    /// `sync` or `triage`.
+    pub kind: String,
+    pub profile: String,
+    pub note: Option<String>,
+    pub who: String,
+    pub started_at_ms: i64,
+    pub finished_at_ms: Option<i64>,
+    /// sha256 of each file (records acted on, for a triage action).
+    pub files: Vec<String>,
+    pub counts: BTreeMap<String, u64>,
+}
+
+impl From<Run> for RunView {
+    fn from(r: Run) -> Self {
+        Self {
+            id: r.id,
+            kind: match r.kind {
+                RunKind::Sync => "sync",
+                RunKind::Triage => "triage",
+            }
+            .to_string(),
+            profile: r.profile,
+            note: r.note,
+            who: r.who,
+            started_at_ms: r.started_at_ms,
+            finished_at_ms: r.finished_at_ms,
+            files: r.file_hashes,
+            counts: r.counts,
+        }
+    }
+}
+
+/// Per-minute sums of the history's work lines since `since`.
+pub fn per_minute(lines: &[super::history::Line], since: i64) -> Vec<MinuteRow> {
+    let mut minutes: BTreeMap<i64, MinuteRow> = BTreeMap::new();
+    for l in lines.iter().filter(|l| l.t >= since) {
+        if let Some([synced, failed, throttled]) = l.work {
+            let t = l.t - l.t.rem_euclid(60_000);
+            let m = minutes.entry(t).or_insert(MinuteRow {
+                t,
+                ..MinuteRow::default()
+            });
+            m.synced += synced;
+            m.failed += failed;
+            m.throttled += throttled;
+        }
+    }
+    minutes.into_values().collect()
+}
+
+impl Desk {
+    /// The dashboard of the header's profile, now. Samples the queues into the
+    /// profile's history when the last sample is older than [`SAMPLE_EVERY_MS`].
+    pub async fn dashboard(&self) -> Result<DashboardView, RuntimeError> {
+        let chosen = self.chosen().await?;
+        let env = self.open(chosen.clone()).await?;
+        let status = pipeline::status(&env.backend, RUNS_SHOWN)
+            .await
+            .map_err(RuntimeError::failed)?;
+        let now = SystemClock.now_ms();
+        let history = History::of(&self.places.state, chosen.name.as_deref());
+        let h = history.clone();
+        let stale = tokio::task::spawn_blocking(move || {
+            h.last_depth_at().is_none_or(|t| now - t >= SAMPLE_EVERY_MS)
+        })
+        .await
+        .map_err(RuntimeError::failed)?;
+        if stale {
+            let d = status.queues.iter().map(|q| q.depth).collect::<Vec<_>>();
+            if let Ok(d) = <[_; 4]>::try_from(d) {
+                let h = history.clone();
+                let _ = tokio::task::spawn_blocking(move || h.record_depth(now, &d)).await;
+            }
+        }
+        let h = history.clone();
+        let lines = tokio::task::spawn_blocking(move || h.read(now - SHOWN_MS))
+            .await
+            .map_err(RuntimeError::failed)?;
+        let latest = status.runs.iter().find(|r| {
+            r.kind == RunKind::Sync && r.counts.get("latency_p50_ms").is_some_and(|&v| v > 0)
+        });
+        Ok(DashboardView {
+            profile: chosen.label.clone(),
+            production: chosen.production,
+            at_ms: now,
+            queues: status
+                .queues
+                .iter()
+                .map(|q| QueueRow {
+                    entity: q.entity.as_str().to_string(),
+                    visible: q.depth.visible,
+                    in_flight: q.depth.in_flight,
+                    dead: q.depth.dead,
+                })
+                .collect(),
+            failures: status.failures.clone(),
+            depth: lines
+                .iter()
+                .filter_map(|l| {
+                    l.depth.map(|d| DepthSample {
+                        t: l.t,
+                        depth: d.to_vec(),
+                    })
+                })
+                .collect(),
+            minutes: per_minute(&lines, now - SHOWN_MS),
+            latency_p50_ms: latest.and_then(|r| r.counts.get("latency_p50_ms").copied()),
+            latency_p95_ms: latest.and_then(|r| r.counts.get("latency_p95_ms").copied()),
+            runs: status.runs.into_iter().map(RunView::from).collect(),
+        })
+    }
+}
