@@ -31,6 +31,18 @@ const COMMANDS: &[&str] = &[
     "profile_active",
     "profile_select",
     "operations_plan",
+    "operations_sync",
+    "operations_cancel",
+    "operations_resume",
+    "operations_send_queued",
+    "operations_quit",
+    "dashboard_get",
+    "runs_list",
+    "triage_groups",
+    "triage_failure",
+    "triage_check",
+    "triage_retry",
+    "triage_discard",
     "test_open_paths",
 ];
 

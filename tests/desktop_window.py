@@ -17,7 +17,7 @@ gnome-keyring, a connection test against the sandbox, and the CLI using what the
 wrote; the header turns red on that profile. Then a 1,000,000-row file: jump to row
 900,000 and read its key from the grid. Screenshots of each screen go to
 target/desktop/."""
-import base64, csv, glob, http.client, json, os, re, shutil, socket, subprocess, sys, tempfile, time, urllib.error, urllib.request
+import base64, csv, glob, http.client, json, os, re, shutil, socket, sqlite3, subprocess, sys, tempfile, time, urllib.error, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -71,6 +71,41 @@ US_DATES = range(10, 20)  # 0-based rows whose premiered_on is written M/D/YYYY
 BAD_SLUG_ROW = 5
 NEW_TITLE = "A title staff changed in the window"
 SANDBOX_SECRET = "sandbox-secret"  # what the sandbox accepts (as `metasync sandbox` documents)
+
+
+REFUSED = "DRAFT"  # the ops sandbox refuses titles holding it
+
+
+def address_of(log):
+    """The URL a `metasync sandbox` printed to its log."""
+    for _ in range(100):
+        log.seek(0)
+        found = re.search(r"http://127\.0\.0\.1:\d+", log.read())
+        if found:
+            return found.group(0)
+        time.sleep(0.1)
+    raise AssertionError("a sandbox did not say its address")
+
+
+def ops_catalog(tmp):
+    """Two shows, their seasons, three episodes; one title the sandbox refuses."""
+    d = os.path.join(tmp, "ops-catalog")
+    os.makedirs(d)
+    files = {
+        "shows.csv": [["show_key", "slug", "title", "audience", "language"],
+                      ["OPS1", "ops-nova", "Ops Nova", "national", "en"],
+                      ["OPS2", "ops-frontline", "Ops Frontline", "national", "en"]],
+        "seasons.csv": [["season_key", "show_key", "ordinal"], ["OPS1-S1", "OPS1", "1"], ["OPS2-S1", "OPS2", "1"]],
+        "episodes.csv": [["episode_key", "season_key", "ordinal", "slug", "title", "description_short",
+                          "description_long", "premiered_on"],
+                         ["OPS1-S1-E1", "OPS1-S1", "1", "owls", "Owls", "Short.", "Long.", "2024-01-05"],
+                         ["OPS1-S1-E2", "OPS1-S1", "2", "bats", f"Bats {REFUSED}", "Short.", "Long.", "2024-01-12"],
+                         ["OPS2-S1-E1", "OPS2-S1", "1", "votes", "Votes", "Short.", "Long.", "2024-01-19"]],
+    }
+    for name, rows in files.items():
+        with open(os.path.join(d, name), "w", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerows(rows)
+    return [os.path.join(d, n) for n in files]
 
 
 def make_files(cli, tmp):
@@ -168,6 +203,10 @@ def main():
     # The target: the sandbox (Media Manager as documented), on a free port.
     sandbox_log = open(os.path.join(tmp, "sandbox.log"), "w+")
     sandbox = subprocess.Popen([cli, "sandbox", "--port", "0"], stdout=sandbox_log, stderr=subprocess.STDOUT, env=env)
+    # The operations room's target: a PBS key (shows may change), one title refused.
+    ops_log = open(os.path.join(tmp, "sandbox-ops.log"), "w+")
+    ops_sandbox = subprocess.Popen([cli, "sandbox", "--port", "0", "--access", "pbs", "--refuse-title", REFUSED],
+                                   stdout=ops_log, stderr=subprocess.STDOUT, env=env)
     # Its log goes to a file: a pipe would block the read below while a child it
     # started (WebKitWebDriver) still holds the pipe open.
     driver_log = open(os.path.join(tmp, "tauri-driver.log"), "w+b")
@@ -188,16 +227,7 @@ def main():
         demo_title_col = rows[0].index("title")
         demo_show_key, demo_old_title = rows[1][0], rows[1][demo_title_col]
         demo_shows_rows = rows[1:]
-        sandbox_url = None
-        for _ in range(100):
-            sandbox_log.seek(0)
-            found = re.search(r"http://127\.0\.0\.1:\d+", sandbox_log.read())
-            if found:
-                sandbox_url = found.group(0)
-                break
-            time.sleep(0.1)
-        if not sandbox_url:
-            raise AssertionError("the sandbox did not say its address")
+        sandbox_url, ops_url = address_of(sandbox_log), address_of(ops_log)
         wd.wait_ready(driver)
         caps = {"capabilities": {"alwaysMatch": {"browserName": "wry", "tauri:options": {"application": app}}}}
         print("tauri-driver is up; opening the app", flush=True)
@@ -507,11 +537,14 @@ def main():
         # desk's Media Manager key is a station's: a show it may not change is planned as
         # "not writable", with its diff (a PBS key would make it "changed").
         press("header button[data-screen=plan]", "the plan screen", lambda: find_all("[role=dialog][aria-label=Plan]"))
-        changed = wait_for("the plan's counts", lambda: find_all("[data-count=not_writable]") and text(find("[data-count=not_writable]")))
-        record = wait_for("the changed show", lambda: find_all(f"[data-record='show#{demo_show_key}'] tr[data-field=title]"))
-        diff = text(record[0])
-        unchanged = text(find("[data-count=unchanged]"))
-        blocked = [text(li) for li in find_all(".plan-record.blocked")]
+        def plan_read():
+            # One read of a settled plan (a finished validation pass plans again).
+            if not find_all("[data-count=not_writable]") or "Planning" in text(find(".plan-head")):
+                return None
+            record = find(f"[data-record='show#{demo_show_key}'] tr[data-field=title]")
+            return (text(find("[data-count=not_writable]")), text(record), text(find("[data-count=unchanged]")),
+                    [text(li) for li in find_all(".plan-record.blocked")])
+        changed, diff, unchanged, blocked = wait_for("the plan", plan_read)
         check("the plan shows the retitled show, not writable with a station's key, old → new",
               changed.startswith("1 ") and unchanged.startswith(f"{len(demo_shows_rows) - 1} ")
               and demo_old_title in diff and NEW_TITLE in diff, f"{changed!r} {unchanged!r} {diff!r}")
@@ -520,6 +553,109 @@ def main():
         screenshot("9-plan")
         press("header button[data-screen=plan]", "plan closed", lambda: not find_all("[role=dialog][aria-label=Plan]"))
         check("the plan left the open file as it was", open(demo_shows, "rb").read() == before)
+
+        # The operations room on a local profile against the sandbox: plan with a
+        # diff, sync with progress, the queues drained on the dashboard (as `metasync
+        # status` says), triage: the refused episode edited and retried until synced.
+        ops_files = ops_catalog(tmp)
+        with open(config_file, "a") as f:
+            f.write(f'\n[profiles.ops]\ndata_dir = "{os.path.join(tmp, "ops-data")}"\n[profiles.ops.target]\n'
+                    f'dialect = "media_manager"\naccess = "pbs"\nurl = "{ops_url}/api/v1"\nbase_delay_seconds = 0.05\n')
+        subprocess.run([cli, "credentials", "set", "--profile", "ops", "--from-stdin"], input=f"sandbox-key\n{SANDBOX_SECRET}\n",
+                       text=True, env=app_env, cwd=tmp, check=True, capture_output=True)
+        first = subprocess.run([cli, "sync", "--profile", "ops", ops_files[0], "--format", "json"],
+                               capture_output=True, text=True, env=app_env, cwd=tmp)
+        check("the shows are synced once from the CLI", first.returncode == 0, first.stdout + first.stderr)
+        for f in invoke("workbench_files", {}):
+            try:
+                invoke("workbench_close", {"id": f["id"]})
+            except AssertionError as e:
+                if "no open file" not in str(e):
+                    raise
+        ops_shows = open_files(ops_files)[0]["id"]
+        wait_for("the catalog validated", lambda: all(f["indexed"] and not f["checking"] for f in invoke("workbench_files", {})))
+        invoke("workbench_edit", {"id": ops_shows, "row": 1, "column": 2, "value": "Ops Frontline Weekly"})
+        press("header button[data-screen=plan]", "the plan screen", lambda: find_all("[role=dialog][aria-label=Plan]"))
+        # The profile was added to the file behind the window's back: the switcher
+        # reads the list again when it gets the focus, as when staff open it.
+        until("the ops profile in the switcher", lambda _: run("document.querySelector('select[aria-label=Profile]').focus()"),
+              lambda: find_all("select[aria-label=Profile] option[value=ops]"), seconds=10)
+        select("Profile", "ops")
+        def ops_plan():
+            head = text(find(".plan-head"))
+            if "ops" not in head or "Planning" in head or not find_all("[data-count=new]"):
+                return None
+            return ({k: text(find(f"[data-count={k}]")).split()[0] for k in ("new", "changed", "unchanged")},
+                    text(find("[data-record='show#OPS2'] tr[data-field=title]")))
+        counts, diff = wait_for("the plan for ops", ops_plan)
+        check("the plan counts 5 new, 1 changed, 1 unchanged, with the title's diff",
+              counts == {"new": "5", "changed": "1", "unchanged": "1"} and "Ops Frontline" in diff and "Weekly" in diff,
+              f"{counts!r} {diff!r}")
+        screenshot("10-plan-before-sync")
+        click(find("button[data-action=sync]"), idempotent=False)
+        done = wait_for("the sync's end", lambda: find_all("[data-testid=sync-done]"), seconds=120)[0]
+        got = (run("return arguments[0].dataset.synced", {ELEMENT: done}), run("return arguments[0].dataset.failed", {ELEMENT: done}))
+        rows = {t: text(find(f".sync-types tr[data-type={t}] td[data-col=synced]")) for t in ("show", "season", "episode")}
+        check("the sync ends with 5 synced (a changed show, 2 seasons, 2 episodes) and the refused episode failed",
+              got == ("5", "1") and rows == {"show": "1", "season": "2", "episode": "2"}, f"{got!r} {rows!r}")
+        screenshot("11-sync")
+
+        press("header button[data-screen=dashboard]", "the dashboard", lambda: find_all("[data-testid=queues] tr[data-type]"))
+        status = json.loads(subprocess.run([cli, "status", "--profile", "ops", "--format", "json"], capture_output=True,
+                                           text=True, env=app_env, cwd=tmp, check=True).stdout)
+        def shown_queues():
+            # Read after the CLI, once the page has read the queues again.
+            return {row["type"]: [int(text(find(f"[data-testid=queues] tr[data-type={row['type']}] td[data-col={c}]")))
+                                  for c in ("visible", "in_flight", "dead")] for row in status["queues"]}
+        cli_queues = {q["type"]: [q["visible"], q["in_flight"], q["dead"]] for q in status["queues"]}
+        shown = wait_for("the dashboard's queues", lambda: shown_queues() == cli_queues and shown_queues())
+        failures = text(find("[data-card=failures]"))
+        check("the dashboard shows the queues drained, as metasync status says",
+              all(v == [0, 0, 0] for v in shown.values()) and status["failures"] == {"http_400": 1}
+              and failures.startswith("1 in triage") and "http_400 1" in failures, f"{shown!r} {status!r} {failures!r}")
+        points = wait_for("the depth charts", lambda: int(run("return document.querySelector('[data-chart=episode]').dataset.points")))
+        check("the depth chart has samples from the sync", points >= 2, repr(points))
+        screenshot("12-dashboard")
+
+        badge = text(find("[data-testid=triage-badge]"))
+        press("header button[data-screen=triage]", "triage", lambda: find_all("[role=dialog][aria-label=Triage]"))
+        refused = "episode#OPS1-S1-E2"
+        group = wait_for("the http_400 group", lambda: find_all(".group[data-code=http_400]"))[0]
+        check("triage groups the refusal with the target's answer, badge 1",
+              badge == "1" and REFUSED in text(group) and refused in text(group), f"{badge!r} {text(group)!r}")
+        press(f"button[data-record='{refused}']", "the failure's panel", lambda: find_all("[data-testid=failure-detail]"))
+        answer = text(find("[data-testid=target-answer]"))
+        fill("input[data-field=slug]", "Not A Slug")
+        flagged = wait_for("the slug flagged as typed", lambda: find_all("label.bad input[data-field=slug]"))
+        disabled = run("return document.querySelector('button[data-action=retry]').disabled")
+        check("an edit is checked as it is typed: a bad slug is flagged and retry waits",
+              flagged and disabled and REFUSED in answer, f"{disabled!r} {answer!r}")
+        fill("input[data-field=slug]", "bats")
+        fill("input[data-field=title]", "Bats")
+        wait_for("the edit accepted", lambda: not find_all("label.bad") and not run(
+            "return document.querySelector('button[data-action=retry]').disabled"))
+        screenshot("13-triage")
+        click(find("button[data-action=retry]"), idempotent=False)
+        wait_for("the fixed failure gone from the list", lambda: find_all("[data-testid=no-failures]"), seconds=60)
+        check("the fixed failure leaves the list and the badge by itself", not find_all("[data-testid=triage-badge]")
+              or wait_for("the badge gone", lambda: not find_all("[data-testid=triage-badge]"), seconds=10))
+        status = json.loads(subprocess.run([cli, "status", "--profile", "ops", "--format", "json"], capture_output=True,
+                                           text=True, env=app_env, cwd=tmp, check=True).stdout)
+        # The record's state, read from the embedded store's own table.
+        with sqlite3.connect(os.path.join(tmp, "ops-data", "metasync.db")) as db:
+            record_status = db.execute("SELECT status FROM records WHERE id = ?", (refused,)).fetchone()[0]
+        check("metasync status agrees: no failure left, queues empty, the episode synced",
+              status["failures"] == {} and all(q["visible"] + q["in_flight"] + q["dead"] == 0 for q in status["queues"])
+              and record_status == "synced", f"{status!r} {record_status!r}")
+        triage_run = status["runs"][0]
+        check("the retry is in the run history with who and the edit",
+              triage_run["kind"] == "triage" and triage_run["note"] == "retry with title=Bats"
+              and triage_run["who"], repr(triage_run))
+        press("header button[data-screen=runs]", "the runs", lambda: find_all(".runs-table tr[data-kind=triage]"))
+        check("the runs screen lists the sync and the triage action",
+              len(find_all(".runs-table tr[data-kind=sync]")) >= 2 and "retry with title=Bats" in text(find(".runs-table tr[data-kind=triage]")))
+        screenshot("14-runs")
+        press("header button[data-screen=runs]", "runs closed", lambda: not find_all("[role=dialog][aria-label=Runs]"))
         select("Profile", "")
         wait_for("the plain header", lambda: run("return !document.querySelector('header').classList.contains('production')"))
 
@@ -568,6 +704,8 @@ def main():
                 print(f"closing the session: {e}", file=sys.stderr)
         sandbox.terminate()
         sandbox_log.close()
+        ops_sandbox.terminate()
+        ops_log.close()
         driver.terminate()
         try:
             driver.wait(timeout=10)

@@ -38,16 +38,29 @@ macro_rules! app_commands {
             settings::connection_test,
             settings::profile_active,
             settings::profile_select,
-            operations::operations_plan
+            operations::operations_plan,
+            operations::operations_sync,
+            operations::operations_cancel,
+            operations::operations_resume,
+            operations::operations_send_queued,
+            operations::operations_quit,
+            operations::dashboard_get,
+            operations::runs_list,
+            operations::triage_groups,
+            operations::triage_failure,
+            operations::triage_check,
+            operations::triage_retry,
+            operations::triage_discard
         ]
     };
 }
 
+use metasync_runtime::operations::{Desk, Places};
 use metasync_runtime::settings::{user_config_path, Profiles};
 use metasync_runtime::workbench::{default_mappings_dir, Workbench};
 use std::path::PathBuf;
 use std::sync::Arc;
-use tauri::{DragDropEvent, Manager, WindowEvent};
+use tauri::{DragDropEvent, Emitter, Manager, WindowEvent};
 
 pub fn run() {
     let mut workbench = Workbench::default();
@@ -65,11 +78,14 @@ pub fn run() {
         .map(PathBuf::from)
         .filter(|p| p.is_file())
         .collect();
+    let desk = Arc::new(Desk::new(Arc::clone(&profiles), Places::user()));
+    let closing = Arc::clone(&desk);
     let dropped = Arc::clone(&workbench);
     let builder = tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
         .manage(Arc::clone(&workbench))
         .manage(profiles)
+        .manage(desk)
         .setup(move |app| {
             if let Some(window) = app.get_webview_window("main") {
                 let _ = window.set_title(&format!("Metasync {}", env!("CARGO_PKG_VERSION")));
@@ -81,11 +97,18 @@ pub fn run() {
             }
             Ok(())
         })
-        .on_window_event(move |_, event| {
-            if let WindowEvent::DragDrop(DragDropEvent::Drop { paths, .. }) = event {
+        .on_window_event(move |window, event| match event {
+            WindowEvent::DragDrop(DragDropEvent::Drop { paths, .. }) => {
                 let (wb, paths) = (Arc::clone(&dropped), paths.clone());
                 std::thread::spawn(move || commands::open(&wb, &paths));
             }
+            // Closing during a sync asks first (the page shows the question; "close
+            // anyway" calls operations_quit, and the sync resumes at the next start).
+            WindowEvent::CloseRequested { api, .. } if closing.sync_running() => {
+                api.prevent_close();
+                let _ = window.emit("sync-close-requested", ());
+            }
+            _ => {}
         });
     #[cfg(not(feature = "test-hooks"))]
     let builder = builder.invoke_handler(app_commands!());

@@ -1,14 +1,22 @@
 // The workbench window: open files, see every problem in place, fix them, save.
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
+import { listen } from "@tauri-apps/api/event";
 import { backend, type FileProgress, type FileSummary, type FindingView, type ViewArg } from "./backend";
 import { FixPanel } from "./FixPanel";
 import { MappingEditor } from "./MappingEditor";
 import { opensByItself } from "./mapping";
 import { Grid, type GridHandle, type Jump } from "./grid/Grid";
 import { viewLabel } from "./labels";
+import { Dashboard } from "./Dashboard";
+import { failureCount } from "./ops";
 import { Plan } from "./Plan";
+import { Runs } from "./Runs";
 import { ProfileSwitcher, Settings } from "./Settings";
+import { useSyncRun } from "./Sync";
+import { Triage } from "./Triage";
+
+type Screen = "work" | "settings" | "plan" | "dashboard" | "triage" | "runs";
 
 export function App() {
   const qc = useQueryClient();
@@ -17,10 +25,28 @@ export function App() {
   const [generation, setGeneration] = useState(0);
   const [activeId, setActiveId] = useState<number | null>(null);
   const [message, setMessage] = useState<string | null>(null);
-  // The screen over the files: the workbench itself, settings, or the plan.
-  const [screen, setScreen] = useState<"work" | "settings" | "plan">("work");
-  const toggle = (s: "settings" | "plan") => setScreen((now) => (now === s ? "work" : s));
+  // The screen over the files: the workbench itself, or one of the operations room's.
+  const [screen, setScreen] = useState<Screen>("work");
+  const toggle = (s: Screen) => setScreen((now) => (now === s ? "work" : s));
   const active = useQuery({ queryKey: ["active"], queryFn: backend.activeProfile });
+  // The triage tab's badge follows the dashboard: read again after every sync and
+  // triage action, every two seconds while the dashboard is open, else each minute
+  // (an AWS profile pays for each read).
+  const dash = useQuery({ queryKey: ["dashboard"], queryFn: backend.dashboard, refetchInterval: 60_000 });
+  const failures = failureCount(dash.data);
+  const ended = useCallback((d: { failed: number; cancelled: boolean }) => {
+    if (d.failed > 0) setMessage(`The sync ended with ${d.failed} failed: see Triage.`);
+  }, []);
+  const sync = useSyncRun(ended);
+  const [closing, setClosing] = useState(false);
+
+  useEffect(() => {
+    // A sync the app did not see end (closed, killed) goes on from the queues.
+    void sync.resume();
+    const off = listen("sync-close-requested", () => setClosing(true));
+    return () => void off.then((f) => f());
+    // Once, at start (sync.resume is a new function every render).
+  }, []);
 
   useEffect(() => {
     void backend.watch((e) => {
@@ -78,7 +104,16 @@ export function App() {
         </nav>
         <button onClick={open}>Open files…</button>
         <button onClick={() => toggle("plan")} aria-pressed={screen === "plan"} disabled={list.length === 0} data-screen="plan">
-          Plan
+          Plan {sync.running && <span className="spinner" title="a sync is running" />}
+        </button>
+        <button onClick={() => toggle("dashboard")} aria-pressed={screen === "dashboard"} data-screen="dashboard">
+          Dashboard
+        </button>
+        <button onClick={() => toggle("triage")} aria-pressed={screen === "triage"} data-screen="triage">
+          Triage {failures > 0 && <span className="badge" data-testid="triage-badge">{failures}</span>}
+        </button>
+        <button onClick={() => toggle("runs")} aria-pressed={screen === "runs"} data-screen="runs">
+          Runs
         </button>
         <button onClick={() => toggle("settings")} aria-pressed={screen === "settings"} data-screen="settings">
           Settings
@@ -89,10 +124,24 @@ export function App() {
           {message} <button onClick={() => setMessage(null)}>Dismiss</button>
         </div>
       )}
+      {closing && (
+        <div className="message modal" role="alertdialog" aria-label="Close during a sync">
+          A sync is running. If you close now, the workers stop and the sync goes on from the queues the next time
+          Metasync starts.{" "}
+          <button onClick={() => setClosing(false)}>Keep syncing</button>{" "}
+          <button onClick={() => void backend.quit()}>Close anyway</button>
+        </div>
+      )}
       {screen === "settings" ? (
         <Settings onClose={() => setScreen("work")} />
+      ) : screen === "dashboard" ? (
+        <Dashboard sync={sync} onClose={() => setScreen("work")} />
+      ) : screen === "triage" ? (
+        <Triage onClose={() => setScreen("work")} onMessage={setMessage} />
+      ) : screen === "runs" ? (
+        <Runs onClose={() => setScreen("work")} />
       ) : screen === "plan" && list.length > 0 ? (
-        <Plan generation={generation} profile={active.data?.name ?? null} onClose={() => setScreen("work")} />
+        <Plan generation={generation} active={active.data} sync={sync} onClose={() => setScreen("work")} />
       ) : current ? (
         <Workspace key={current.id} file={current} progress={progress[current.id]} generation={generation} onMessage={setMessage} />
       ) : (

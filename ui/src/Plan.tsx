@@ -3,8 +3,9 @@
 // with the parent they wait for. Nothing is sent from here.
 import { useQuery } from "@tanstack/react-query";
 import { useMemo, useState } from "react";
-import { backend, type PlanRow } from "./backend";
+import { backend, type ActiveProfile, type PlanRow } from "./backend";
 import { isLong, wordDiff } from "./diff";
+import { SyncPanel, type SyncRun } from "./Sync";
 
 /** Counts, and whether their records are listed (unchanged and rejected never are). */
 const COUNTS: [keyof import("./backend").PlanCountsView, string, boolean][] = [
@@ -17,10 +18,10 @@ const COUNTS: [keyof import("./backend").PlanCountsView, string, boolean][] = [
   ["not_writable", "Not writable", true],
 ];
 
-export function Plan(props: { generation: number; profile: string | null; onClose(): void }) {
+export function Plan(props: { generation: number; active: ActiveProfile | undefined; sync: SyncRun; onClose(): void }) {
   const plan = useQuery({
     // A finished pass or another profile makes a new plan.
-    queryKey: ["plan", props.generation, props.profile],
+    queryKey: ["plan", props.generation, props.active?.name ?? null],
     queryFn: backend.plan,
     gcTime: 0,
   });
@@ -41,7 +42,8 @@ export function Plan(props: { generation: number; profile: string | null; onClos
         </button>
         <button onClick={props.onClose}>Close plan</button>
       </div>
-      <p className="note">Nothing has been sent: this is what a sync of the open files, with your edits, would do.</p>
+      <p className="note">Nothing is sent before you press Sync: this is what a sync of the open files, with your edits, would do.</p>
+      <SyncPanel sync={props.sync} active={props.active} canStart={!!p && !plan.isFetching} />
       {plan.error && (
         <div className="message" role="alert">
           {String(plan.error)}

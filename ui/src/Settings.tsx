@@ -26,7 +26,13 @@ export function ProfileSwitcher(props: { active: ActiveProfile | undefined; onMe
     );
   return (
     <span className="profile-switch">
-      <select aria-label="Profile" value={props.active?.name ?? ""} onChange={(e) => void select(e.target.value)}>
+      <select
+        aria-label="Profile"
+        value={props.active?.name ?? ""}
+        // Profiles may have been added by hand or by the CLI since the list was read.
+        onFocus={() => void view.refetch()}
+        onChange={(e) => void select(e.target.value)}
+      >
         <option value="">Embedded default</option>
         {(view.data?.profiles ?? []).map((p) => (
           <option key={p.name} value={p.name} disabled={p.problem !== null}>

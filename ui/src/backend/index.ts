@@ -4,6 +4,17 @@ import { Channel, invoke } from "@tauri-apps/api/core";
 import type {
   ActiveProfile,
   ConnectionReport,
+  DashboardView,
+  FailureGroupView,
+  FailureView,
+  FieldEdit,
+  FieldProblem,
+  RunView,
+  SyncDone,
+  SyncForm,
+  SyncUpdate,
+  TriageDone,
+  TriageTarget,
   CredentialKind,
   CredentialsView,
   FileSummary,
@@ -79,7 +90,32 @@ export const backend = {
 
   // The operations room.
   plan: () => invoke<PlanScreen>("operations_plan"),
+  sync(form: SyncForm, onUpdate: (u: SyncUpdate) => void): Promise<SyncDone> {
+    return invoke("operations_sync", { form, onUpdate: channel(onUpdate) });
+  },
+  cancelSync: () => invoke<boolean>("operations_cancel"),
+  /** Finish a sync the app did not see end (null: there was none). */
+  resume(onUpdate: (u: SyncUpdate) => void): Promise<SyncDone | null> {
+    return invoke("operations_resume", { onUpdate: channel(onUpdate) });
+  },
+  sendQueued(onUpdate: (u: SyncUpdate) => void): Promise<SyncDone> {
+    return invoke("operations_send_queued", { onUpdate: channel(onUpdate) });
+  },
+  quit: () => invoke<void>("operations_quit"),
+  dashboard: () => invoke<DashboardView>("dashboard_get"),
+  runs: (limit: number) => invoke<RunView[]>("runs_list", { limit }),
+  failureGroups: () => invoke<FailureGroupView[]>("triage_groups"),
+  failure: (record: string) => invoke<FailureView>("triage_failure", { record }),
+  checkEdits: (record: string, edits: FieldEdit[]) => invoke<FieldProblem[]>("triage_check", { record, edits }),
+  retry: (target: TriageTarget, edits: FieldEdit[]) => invoke<TriageDone>("triage_retry", { target, edits }),
+  discard: (target: TriageTarget, reason: string) => invoke<TriageDone>("triage_discard", { target, reason }),
 };
+
+function channel<T>(on: (m: T) => void): Channel<T> {
+  const ch = new Channel<T>();
+  ch.onmessage = on;
+  return ch;
+}
 
 /** The words of a refusal from any command (a string, or a SettingsError). */
 export function refusal(e: unknown): { message: string; field: string | null } {

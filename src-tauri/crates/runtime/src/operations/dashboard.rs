@@ -180,3 +180,19 @@ impl Desk {
         })
     }
 }
+
+impl Desk {
+    /// The latest runs and triage actions of the header's profile, newest first.
+    pub async fn runs(&self, limit: usize) -> Result<Vec<RunView>, RuntimeError> {
+        let env = self.env().await?;
+        Ok(env
+            .backend
+            .state
+            .list_runs(limit.clamp(1, 500))
+            .await
+            .map_err(RuntimeError::failed)?
+            .into_iter()
+            .map(RunView::from)
+            .collect())
+    }
+}

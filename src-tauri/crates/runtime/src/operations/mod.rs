@@ -24,9 +24,8 @@ pub use triage::{
     FailureGroupView, FailureView, FieldEdit, FieldProblem, FieldValue, TriageDone, TriageTarget,
 };
 
-use crate::env::{open, RuntimeError};
+use crate::env::RuntimeError;
 use crate::ops::plan_with;
-use crate::settings::Profiles;
 use crate::workbench::Workbench;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -106,48 +105,43 @@ pub(crate) fn private_dir(root: &Path) -> std::io::Result<PathBuf> {
     Ok(dir)
 }
 
-/// Plan the open files against the window's profile. Edited files are read corrected
-/// (copies in a folder of their own under `scratch`, removed when the plan ends); the
-/// profile's stores are opened (an embedded one is made if missing) and nothing is
-/// written to them.
-pub async fn plan_open_files(
-    wb: Arc<Workbench>,
-    profiles: Arc<Profiles>,
-    scratch: &Path,
-) -> Result<PlanScreen, RuntimeError> {
-    let root = scratch.to_path_buf();
-    let (chosen, dir, files, validate) = tokio::task::spawn_blocking(move || {
-        let chosen = profiles.chosen().map_err(RuntimeError::unusable)?;
-        let dir = private_dir(&root).map_err(|e| {
-            RuntimeError::Failed(format!("cannot make a folder in {}: {e}", root.display()))
-        })?;
-        match wb.sync_inputs(&dir) {
-            Ok((files, validate)) => Ok((chosen, dir, files, validate)),
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&dir);
-                Err(RuntimeError::unusable(e))
+impl Desk {
+    /// Plan the open files against the window's profile. Edited files are read
+    /// corrected (copies in a folder of their own under the scratch folder, removed
+    /// when the plan ends); the profile's stores are opened (an embedded one is made
+    /// if missing) and nothing is written to them.
+    pub async fn plan_open_files(&self, wb: Arc<Workbench>) -> Result<PlanScreen, RuntimeError> {
+        let chosen = self.chosen().await?;
+        let root = self.places.scratch.clone();
+        let (dir, files, validate) = tokio::task::spawn_blocking(move || {
+            let dir = private_dir(&root).map_err(|e| {
+                RuntimeError::Failed(format!("cannot make a folder in {}: {e}", root.display()))
+            })?;
+            match wb.sync_inputs(&dir) {
+                Ok((files, validate)) => Ok((dir, files, validate)),
+                Err(e) => {
+                    let _ = std::fs::remove_dir_all(&dir);
+                    Err(RuntimeError::unusable(e))
+                }
             }
+        })
+        .await
+        .map_err(RuntimeError::failed)??;
+        let planned = async {
+            let env = self.open(chosen.clone()).await?;
+            plan_with(&env, &files, validate, PLAN_RECORDS_SHOWN).await
         }
-    })
-    .await
-    .map_err(RuntimeError::failed)??;
-    let planned = plan_chosen(chosen, &files, validate).await;
-    let _ = std::fs::remove_dir_all(&dir);
-    planned
+        .await;
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(screen(&chosen, planned?))
+    }
 }
 
-async fn plan_chosen(
-    chosen: crate::env::Chosen,
-    files: &[PathBuf],
-    validate: metasync_engine::validate::Options,
-) -> Result<PlanScreen, RuntimeError> {
-    let (profile, production) = (chosen.label.clone(), chosen.production);
-    let env = open(chosen).await?;
-    let view = plan_with(&env, files, validate, PLAN_RECORDS_SHOWN).await?;
+fn screen(chosen: &crate::env::Chosen, view: crate::ops::PlanView) -> PlanScreen {
     let c = view.counts;
-    Ok(PlanScreen {
-        profile,
-        production,
+    PlanScreen {
+        profile: chosen.label.clone(),
+        production: chosen.production,
         counts: PlanCountsView {
             rows: c.rows,
             new: c.new,
@@ -181,7 +175,7 @@ async fn plan_chosen(
             })
             .collect(),
         truncated: view.records_truncated,
-    })
+    }
 }
 
 /// The TypeScript declarations of the types above (see `workbench::typescript_bindings`).
@@ -214,6 +208,7 @@ pub fn typescript_decls(cfg: &ts_rs::Config) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::Profiles;
 
     const SHOWS: &str = "show_key,slug,title,audience,station,language\r\n\
         SH1,nova,NOVA,national,,en\r\n\
@@ -235,10 +230,15 @@ mod tests {
         let id = opened[0].as_ref().expect("opened").id;
         wb.wait();
         let scratch = dir.path().join("scratch");
+        let desk = Desk::new(
+            Arc::clone(&profiles),
+            Places {
+                scratch: scratch.clone(),
+                state: dir.path().join("state"),
+            },
+        );
 
-        let plan = plan_open_files(Arc::clone(&wb), Arc::clone(&profiles), &scratch)
-            .await
-            .expect("plan");
+        let plan = desk.plan_open_files(Arc::clone(&wb)).await.expect("plan");
         assert_eq!(plan.profile, "profile desk");
         assert_eq!((plan.counts.rows, plan.counts.new), (2, 2));
         assert!(plan.records.iter().all(|r| r.action == "new"));
@@ -246,9 +246,7 @@ mod tests {
         // A slug staff broke in the window: the plan rejects that row, as a sync would.
         wb.edit(id, 1, 1, "Bad Slug".into()).expect("edit");
         wb.wait();
-        let plan = plan_open_files(Arc::clone(&wb), Arc::clone(&profiles), &scratch)
-            .await
-            .expect("plan");
+        let plan = desk.plan_open_files(Arc::clone(&wb)).await.expect("plan");
         assert_eq!((plan.counts.new, plan.counts.rejected), (1, 1));
         assert_eq!(std::fs::read_to_string(&file).expect("read"), SHOWS);
         assert_eq!(
@@ -277,9 +275,7 @@ mod tests {
         wb.wait();
         wb.edit(id_b, 0, 2, "NOVA B".into()).expect("edit");
         wb.wait();
-        let plan = plan_open_files(Arc::clone(&wb), Arc::clone(&profiles), &scratch)
-            .await
-            .expect("plan");
+        let plan = desk.plan_open_files(Arc::clone(&wb)).await.expect("plan");
         assert_eq!(
             (plan.counts.rows, plan.counts.new, plan.counts.rejected),
             (4, 3, 1)
