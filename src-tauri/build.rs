@@ -43,6 +43,9 @@ const COMMANDS: &[&str] = &[
     "triage_check",
     "triage_retry",
     "triage_discard",
+    "logs_watch",
+    "run_detail",
+    "run_export",
     "test_open_paths",
 ];
 

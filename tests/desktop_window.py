@@ -358,6 +358,15 @@ def main():
             holds = "return document.querySelector(arguments[0]).value === arguments[1]"
             return until(f"{css} to hold the value", act, lambda: run(holds, css, value), seconds=5)
 
+        def close_all():
+            # Every open file, closed (a retried close whose first one went through is fine).
+            for f in invoke("workbench_files", {}):
+                try:
+                    invoke("workbench_close", {"id": f["id"]})
+                except AssertionError as e:  # a retried close whose first one went through
+                    if "no open file" not in str(e):
+                        raise
+
         def select(label, value):
             opt = find(f"select[aria-label='{label}'] option[value='{value}']")
             click(opt, idempotent=True)
@@ -518,12 +527,7 @@ def main():
         # window is the one changed record, with its diff; nothing is sent.
         # Only the demo's shows and an episode of a season nobody has (demo and generated
         # files share keys): close the rest.
-        for f in invoke("workbench_files", {}):
-            try:
-                invoke("workbench_close", {"id": f["id"]})
-            except AssertionError as e:  # a retried close whose first one went through
-                if "no open file" not in str(e):
-                    raise
+        close_all()
         before = open(demo_shows, "rb").read()
         orphans = os.path.join(tmp, "orphans.csv")
         with open(os.path.join(tmp, "demo", "catalog", "episodes.csv"), newline="", encoding="utf-8") as f:
@@ -566,12 +570,7 @@ def main():
         first = subprocess.run([cli, "sync", "--profile", "ops", ops_files[0], "--format", "json"],
                                capture_output=True, text=True, env=app_env, cwd=tmp)
         check("the shows are synced once from the CLI", first.returncode == 0, first.stdout + first.stderr)
-        for f in invoke("workbench_files", {}):
-            try:
-                invoke("workbench_close", {"id": f["id"]})
-            except AssertionError as e:
-                if "no open file" not in str(e):
-                    raise
+        close_all()
         ops_shows = open_files(ops_files)[0]["id"]
         wait_for("the catalog validated", lambda: all(f["indexed"] and not f["checking"] for f in invoke("workbench_files", {})))
         invoke("workbench_edit", {"id": ops_shows, "row": 1, "column": 2, "value": "Ops Frontline Weekly"})
@@ -654,8 +653,32 @@ def main():
         press("header button[data-screen=runs]", "the runs", lambda: find_all(".runs-table tr[data-kind=triage]"))
         check("the runs screen lists the sync and the triage action",
               len(find_all(".runs-table tr[data-kind=sync]")) >= 2 and "retry with title=Bats" in text(find(".runs-table tr[data-kind=triage]")))
+        sync_run = [r for r in status["runs"] if r["kind"] == "sync"][0]["id"]
+        press(f".runs-table tr[data-run='{sync_run}'] button.link", "the run's records", lambda: find_all("[data-testid=run-detail] [data-outcome]"))
+        outcomes = {run("return arguments[0].dataset.outcome", {ELEMENT: b}): text(b).split()[0]
+                    for b in find_all("[data-testid=run-detail] [data-outcome]")}
+        check("the sync run opens to its records: 5 synced, and the fixed episode changed since",
+              outcomes == {"synced": "5", "changed since": "1", "unchanged": "1"}, repr(outcomes))
         screenshot("14-runs")
-        press("header button[data-screen=runs]", "runs closed", lambda: not find_all("[role=dialog][aria-label=Runs]"))
+        click(find("button[data-action=export-run]"), idempotent=False)
+        exported = os.path.join(saves, f"run-{sync_run}.csv")
+        wait_for("the exported run", lambda: os.path.exists(exported) and os.path.getsize(exported) > 0)
+        with open(exported, newline="", encoding="utf-8") as f:
+            exported_rows = list(csv.reader(f))
+        check("the run's records export as CSV, one line per record",
+              exported_rows[0][:2] == ["record", "outcome"] and len(exported_rows) == 8
+              and ["episode#OPS1-S1-E2", "changed since"] in [r[:2] for r in exported_rows], repr(exported_rows[:3]))
+
+        # The live log: the sync's lines, found by its run.
+        press("header button[data-screen=logs]", "the logs", lambda: find_all("[data-testid=log-lines] .log-line"))
+        select("Run", sync_run)
+        logged = wait_for("the sync's lines", lambda: [text(l) for l in find_all(f".log-line[data-run='{sync_run}']")])
+        check("the logs screen tails the log: the sync's plan, enqueue and summary lines",
+              any("planned" in l for l in logged) and any("run finished" in l for l in logged), repr(logged[:4]))
+        screenshot("15-logs")
+        press("header button[data-screen=logs]", "logs closed", lambda: not find_all("[role=dialog][aria-label=Logs]"))
+        # The 1M-row episodes must not be checked against this catalog's seasons.
+        close_all()
         select("Profile", "")
         wait_for("the plain header", lambda: run("return !document.querySelector('header').classList.contains('production')"))
 

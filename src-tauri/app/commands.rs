@@ -248,7 +248,7 @@ fn suggested_name(wb: &Workbench, id: u32, what: &str) -> Result<String, String>
 }
 
 #[cfg(not(feature = "test-hooks"))]
-fn pick_save(app: &AppHandle, name: &str) -> Option<PathBuf> {
+pub(crate) fn pick_save(app: &AppHandle, name: &str) -> Option<PathBuf> {
     use tauri_plugin_dialog::DialogExt;
     app.dialog()
         .file()
@@ -260,7 +260,7 @@ fn pick_save(app: &AppHandle, name: &str) -> Option<PathBuf> {
 
 /// The window test saves into the folder it names (no native dialog to click).
 #[cfg(feature = "test-hooks")]
-fn pick_save(_: &AppHandle, name: &str) -> Option<PathBuf> {
+pub(crate) fn pick_save(_: &AppHandle, name: &str) -> Option<PathBuf> {
     std::env::var_os("METASYNC_TEST_SAVE_DIR").map(|d| PathBuf::from(d).join(name))
 }
 

@@ -50,7 +50,10 @@ macro_rules! app_commands {
             operations::triage_failure,
             operations::triage_check,
             operations::triage_retry,
-            operations::triage_discard
+            operations::triage_discard,
+            operations::logs_watch,
+            operations::run_detail,
+            operations::run_export
         ]
     };
 }
@@ -79,13 +82,19 @@ pub fn run() {
         .filter(|p| p.is_file())
         .collect();
     let desk = Arc::new(Desk::new(Arc::clone(&profiles), Places::user()));
+    // The log file every surface writes (the data folder's logs/), and its live tail.
+    let (log_guard, tail) = metasync_runtime::logging::init_with_tail(
+        metasync_runtime::local_dir(None).ok().as_deref(),
+    );
     let closing = Arc::clone(&desk);
     let dropped = Arc::clone(&workbench);
     let builder = tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_notification::init())
         .manage(Arc::clone(&workbench))
         .manage(profiles)
         .manage(desk)
+        .manage(tail)
         .setup(move |app| {
             if let Some(window) = app.get_webview_window("main") {
                 let _ = window.set_title(&format!("Metasync {}", env!("CARGO_PKG_VERSION")));
@@ -115,7 +124,8 @@ pub fn run() {
     #[cfg(feature = "test-hooks")]
     let builder = builder.invoke_handler(app_commands!(commands::test_open_paths));
     match builder.build(tauri::generate_context!("tauri.conf.json")) {
-        Ok(app) => app.run(|_, event| {
+        Ok(app) => app.run(move |_, event| {
+            let _flushing = &log_guard;
             if let tauri::RunEvent::Exit = event {
                 // Corrected copies a plan read; the originals are elsewhere.
                 let _ = std::fs::remove_dir_all(operations::scratch_root());

@@ -8,7 +8,9 @@ import { MappingEditor } from "./MappingEditor";
 import { opensByItself } from "./mapping";
 import { Grid, type GridHandle, type Jump } from "./grid/Grid";
 import { viewLabel } from "./labels";
+import type { LogLine } from "./backend";
 import { Dashboard } from "./Dashboard";
+import { Logs } from "./Logs";
 import { failureCount } from "./ops";
 import { Plan } from "./Plan";
 import { Runs } from "./Runs";
@@ -16,7 +18,10 @@ import { ProfileSwitcher, Settings } from "./Settings";
 import { useSyncRun } from "./Sync";
 import { Triage } from "./Triage";
 
-type Screen = "work" | "settings" | "plan" | "dashboard" | "triage" | "runs";
+type Screen = "work" | "settings" | "plan" | "dashboard" | "triage" | "runs" | "logs";
+
+/** Lines of the live log kept in the window. */
+const LOG_LINES_KEPT = 5000;
 
 export function App() {
   const qc = useQueryClient();
@@ -39,10 +44,12 @@ export function App() {
   }, []);
   const sync = useSyncRun(ended);
   const [closing, setClosing] = useState(false);
+  const [logLines, setLogLines] = useState<LogLine[]>([]);
 
   useEffect(() => {
     // A sync the app did not see end (closed, killed) goes on from the queues.
     void sync.resume();
+    void backend.watchLogs((batch) => setLogLines((now) => [...now, ...batch].slice(-LOG_LINES_KEPT)));
     const off = listen("sync-close-requested", () => setClosing(true));
     return () => void off.then((f) => f());
     // Once, at start (sync.resume is a new function every render).
@@ -115,6 +122,9 @@ export function App() {
         <button onClick={() => toggle("runs")} aria-pressed={screen === "runs"} data-screen="runs">
           Runs
         </button>
+        <button onClick={() => toggle("logs")} aria-pressed={screen === "logs"} data-screen="logs">
+          Logs
+        </button>
         <button onClick={() => toggle("settings")} aria-pressed={screen === "settings"} data-screen="settings">
           Settings
         </button>
@@ -139,7 +149,9 @@ export function App() {
       ) : screen === "triage" ? (
         <Triage onClose={() => setScreen("work")} onMessage={setMessage} />
       ) : screen === "runs" ? (
-        <Runs onClose={() => setScreen("work")} />
+        <Runs onClose={() => setScreen("work")} onMessage={setMessage} />
+      ) : screen === "logs" ? (
+        <Logs lines={logLines} onClose={() => setScreen("work")} />
       ) : screen === "plan" && list.length > 0 ? (
         <Plan generation={generation} active={active.data} sync={sync} onClose={() => setScreen("work")} />
       ) : current ? (

@@ -1,15 +1,17 @@
 import { describe, expect, it } from "vitest";
-import type { DashboardView, FailureView, RunView, SyncUpdate } from "./backend";
+import type { DashboardView, FailureView, LogLine, RunView, SyncUpdate } from "./backend";
 import {
   confirmed,
   depthSeries,
   editsOf,
+  filterLogs,
   failureCount,
   formatSeconds,
   minuteTotals,
   problemsByField,
   progressRows,
   runCounts,
+  runsIn,
 } from "./ops";
 
 const update = (types: Partial<SyncUpdate["types"][number]>[]): SyncUpdate => ({
@@ -36,6 +38,7 @@ const dash = (over: Partial<DashboardView> = {}): DashboardView => ({
   latency_p50_ms: null,
   latency_p95_ms: null,
   runs: [],
+  alert: null,
   ...over,
 });
 
@@ -137,5 +140,29 @@ describe("runs", () => {
 
   it("lists counts that say something", () => {
     expect(runCounts(run)).toEqual([["records", 1]]);
+  });
+});
+
+describe("logs", () => {
+  const line = (level: string, message: string, run_id: string | null, fields: string[] = []): LogLine => ({
+    timestamp: "t",
+    level,
+    message,
+    run_id,
+    fields,
+    raw: "",
+  });
+  const lines = [
+    line("INFO", "planned", "r1", ["new=5"]),
+    line("WARN", "cancelled: the rest is not sent", "r2"),
+    line("ERROR", "the target refused the credentials", null),
+    line("INFO", "enqueued", "r2", ["entity=episode"]),
+  ];
+
+  it("filters by level, text (message or fields, any case) and run", () => {
+    expect(filterLogs(lines, "WARN", "", "").map((l) => l.level)).toEqual(["WARN", "ERROR"]);
+    expect(filterLogs(lines, "INFO", "EPISODE", "").map((l) => l.message)).toEqual(["enqueued"]);
+    expect(filterLogs(lines, "INFO", "", "r2").length).toBe(2);
+    expect(runsIn(lines)).toEqual(["r2", "r1"]);
   });
 });

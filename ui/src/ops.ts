@@ -1,6 +1,6 @@
 // The operations room's logic, with no React and no backend in it: what the sync
 // panel, the dashboard and triage show, computed from what the Rust side sends.
-import type { DashboardView, FailureView, FieldEdit, FieldProblem, RunView, SyncUpdate } from "./backend";
+import type { DashboardView, FailureView, FieldEdit, FieldProblem, LogLine, RunView, SyncUpdate } from "./backend";
 
 export const TYPES = ["show", "season", "episode", "asset"] as const;
 
@@ -81,4 +81,29 @@ export function runCounts(r: RunView): [string, number][] {
   const order = ["rows", "synced", "unchanged", "rejected", "failed", "discarded", "not_sent", "queued", "records"];
   const c = r.counts as Record<string, number | undefined>;
   return order.filter((k) => c[k] !== undefined && (c[k] ?? 0) > 0).map((k) => [k.replace("_", " "), c[k] ?? 0]);
+}
+
+const LEVELS = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"];
+
+/** The log lines staff asked for: at or above a level, holding the search text
+ * (any case, message or fields), of one run. */
+export function filterLogs(lines: LogLine[], level: string, search: string, run: string): LogLine[] {
+  const min = Math.max(0, LEVELS.indexOf(level));
+  const q = search.trim().toLowerCase();
+  return lines.filter(
+    (l) =>
+      LEVELS.indexOf(l.level) >= min &&
+      (run === "" || l.run_id === run) &&
+      (q === "" || l.message.toLowerCase().includes(q) || l.fields.some((f) => f.toLowerCase().includes(q))),
+  );
+}
+
+/** The runs the lines mention, newest first. */
+export function runsIn(lines: LogLine[]): string[] {
+  const seen: string[] = [];
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const r = lines[i].run_id;
+    if (r && !seen.includes(r)) seen.push(r);
+  }
+  return seen;
 }

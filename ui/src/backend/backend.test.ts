@@ -63,6 +63,23 @@ describe("backend", () => {
     expect(calls[2].args).toEqual({ id: 1, from: null, forward: true });
   });
 
+  it("sends the operations room's arguments as the Rust side names them", async () => {
+    answer = null;
+    const updates: unknown[] = [];
+    await backend.sync({ batch_size: 10, limit: 5, rank_by: "ordinal", confirm: null }, (u) => updates.push(u));
+    await backend.retry({ kind: "record", record: "episode#E1" }, [{ field: "title", value: "Bats" }]);
+    await backend.discard({ kind: "code", code: "http_400" }, "a duplicate");
+    await backend.exportRun("r1");
+    expect(calls.map((c) => c.cmd)).toEqual(["operations_sync", "triage_retry", "triage_discard", "run_export"]);
+    const sync = calls[0].args as { form: unknown; onUpdate: { onmessage: (m: unknown) => void } };
+    expect(sync.form).toEqual({ batch_size: 10, limit: 5, rank_by: "ordinal", confirm: null });
+    sync.onUpdate.onmessage({ stage: "working" });
+    expect(updates).toEqual([{ stage: "working" }]);
+    expect(calls[1].args).toEqual({ target: { kind: "record", record: "episode#E1" }, edits: [{ field: "title", value: "Bats" }] });
+    expect(calls[2].args).toEqual({ target: { kind: "code", code: "http_400" }, reason: "a duplicate" });
+    expect(calls[3].args).toEqual({ id: "r1" });
+  });
+
   it("reads an empty window", () => {
     expect(decodeWindow(encode(0, []))).toEqual({ total: 0, rows: [] });
   });

@@ -277,7 +277,11 @@ minutes: Array<MinuteRow>,
 /**
  * The target's latency in the latest sync run that called it.
  */
-latency_p50_ms: number | null, latency_p95_ms: number | null, runs: Array<RunView>, };
+latency_p50_ms: number | null, latency_p95_ms: number | null, runs: Array<RunView>, 
+/**
+ * Set when the dead letters grew since the last look: the desktop notifies.
+ */
+alert: string | null, };
 
 export type QueueRow = { entity: string, visible: number, in_flight: number, dead: number, };
 
@@ -352,3 +356,35 @@ run_id: string, records: Array<string>,
  * After a retry, how the records ended once the queues drained.
  */
 synced: number, failed: number, };
+
+export type LogLine = { timestamp: string, 
+/**
+ * `ERROR`, `WARN`, `INFO`, `DEBUG` or `TRACE`.
+ */
+level: string, message: string, run_id: string | null, 
+/**
+ * The event's other fields, `name=value`.
+ */
+fields: Array<string>, 
+/**
+ * The line as the file has it.
+ */
+raw: string, };
+
+export type RunDetail = { run: RunView, 
+/**
+ * Records by where they stand now.
+ */
+by_outcome: { [key in string]: number }, records: Array<RunRecord>, truncated: boolean, };
+
+export type RunRecord = { 
+/**
+ * `type#key`.
+ */
+record: string, 
+/**
+ * `synced`, `unchanged` (synced before this run, nothing to send), `failed`,
+ * `discarded`, `queued` (enqueued, not resolved yet), or `changed since` (a later
+ * run or triage action wrote it).
+ */
+outcome: string, code: string | null, message: string | null, target_id: string | null, };

@@ -9,6 +9,8 @@ import type {
   FailureView,
   FieldEdit,
   FieldProblem,
+  LogLine,
+  RunDetail,
   RunView,
   SyncDone,
   SyncForm,
@@ -104,11 +106,18 @@ export const backend = {
   quit: () => invoke<void>("operations_quit"),
   dashboard: () => invoke<DashboardView>("dashboard_get"),
   runs: (limit: number) => invoke<RunView[]>("runs_list", { limit }),
+  runDetail: (id: string) => invoke<RunDetail>("run_detail", { id }),
+  /** Null when the save dialog was closed; `bytes` holds the records written. */
+  exportRun: (id: string) => invoke<Saved | null>("run_export", { id }),
   failureGroups: () => invoke<FailureGroupView[]>("triage_groups"),
   failure: (record: string) => invoke<FailureView>("triage_failure", { record }),
   checkEdits: (record: string, edits: FieldEdit[]) => invoke<FieldProblem[]>("triage_check", { record, edits }),
   retry: (target: TriageTarget, edits: FieldEdit[]) => invoke<TriageDone>("triage_retry", { target, edits }),
   discard: (target: TriageTarget, reason: string) => invoke<TriageDone>("triage_discard", { target, reason }),
+  /** The log's kept lines, then new ones in batches, for the window's life. */
+  watchLogs(onLines: (lines: LogLine[]) => void): Promise<void> {
+    return invoke("logs_watch", { onLines: channel(onLines) });
+  },
 };
 
 function channel<T>(on: (m: T) => void): Channel<T> {

@@ -45,3 +45,186 @@ pub fn init(dir: Option<&Path>, verbosity: u8) -> LogGuard {
         .try_init();
     LogGuard(guard)
 }
+
+/// The desktop's live tail: every line the log file gets (same JSON, same filter),
+/// the last [`TAIL_KEPT`] kept, new ones broadcast to whoever watches.
+#[derive(Clone)]
+pub struct Tail(std::sync::Arc<TailInner>);
+
+/// Lines a new watcher gets first.
+pub const TAIL_KEPT: usize = 2_000;
+
+pub struct TailInner {
+    kept: std::sync::Mutex<std::collections::VecDeque<String>>,
+    sender: tokio::sync::broadcast::Sender<String>,
+}
+
+impl Default for Tail {
+    fn default() -> Self {
+        Self(std::sync::Arc::new(TailInner {
+            kept: std::sync::Mutex::new(std::collections::VecDeque::with_capacity(TAIL_KEPT)),
+            sender: tokio::sync::broadcast::channel(4096).0,
+        }))
+    }
+}
+
+impl Tail {
+    fn push(&self, line: String) {
+        let mut kept = self.0.kept.lock().unwrap_or_else(|p| p.into_inner());
+        if kept.len() == TAIL_KEPT {
+            kept.pop_front();
+        }
+        kept.push_back(line.clone());
+        // Nobody watching is fine.
+        let _ = self.0.sender.send(line);
+    }
+
+    /// The kept lines, oldest first, and a receiver of the lines after them.
+    pub fn watch(&self) -> (Vec<String>, tokio::sync::broadcast::Receiver<String>) {
+        let kept = self.0.kept.lock().unwrap_or_else(|p| p.into_inner());
+        (kept.iter().cloned().collect(), self.0.sender.subscribe())
+    }
+}
+
+/// One event's line, collected as the formatter writes it and handed over when done.
+pub struct TailWriter {
+    tail: Tail,
+    buf: Vec<u8>,
+}
+
+impl std::io::Write for TailWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for TailWriter {
+    fn drop(&mut self) {
+        for line in String::from_utf8_lossy(&self.buf).lines() {
+            if !line.trim().is_empty() {
+                self.tail.push(line.to_string());
+            }
+        }
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Tail {
+    type Writer = TailWriter;
+    fn make_writer(&'a self) -> TailWriter {
+        TailWriter {
+            tail: self.clone(),
+            buf: Vec::new(),
+        }
+    }
+}
+
+/// [`init`] for the desktop: the same file, no stderr lines, and a [`Tail`] fed the
+/// lines the file gets.
+pub fn init_with_tail(dir: Option<&Path>) -> (LogGuard, Tail) {
+    let tail = Tail::default();
+    // The same format and filter as the file's (below): the same lines.
+    let live = tracing_subscriber::fmt::layer()
+        .json()
+        .with_current_span(false)
+        .with_writer(tail.clone())
+        .with_filter(EnvFilter::new("info"));
+    let (file, guard) = match dir.and_then(|d| {
+        let logs = d.join("logs");
+        std::fs::create_dir_all(&logs).ok().map(|()| logs)
+    }) {
+        Some(logs) => {
+            let appender = tracing_appender::rolling::daily(logs, "metasync.log");
+            let (writer, guard) = tracing_appender::non_blocking(appender);
+            let layer = tracing_subscriber::fmt::layer()
+                .json()
+                .with_current_span(false)
+                .with_writer(writer)
+                .with_filter(EnvFilter::new("info"));
+            (Some(layer), Some(guard))
+        }
+        None => (None, None),
+    };
+    let _ = tracing_subscriber::registry()
+        .with(live)
+        .with(file)
+        .try_init();
+    (LogGuard(guard), tail)
+}
+
+/// A log line as the logs screen shows it.
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
+pub struct LogLine {
+    pub timestamp: String,
+    /// `ERROR`, `WARN`, `INFO`, `DEBUG` or `TRACE`.
+    pub level: String,
+    pub message: String,
+    pub run_id: Option<String>,
+    /// The event's other fields, `name=value`.
+    pub fields: Vec<String>,
+    /// The line as the file has it.
+    pub raw: String,
+}
+
+/// Read a JSON line of the log (anything else is kept as its text).
+pub fn parse_line(raw: &str) -> LogLine {
+    let v: serde_json::Value = serde_json::from_str(raw).unwrap_or(serde_json::Value::Null);
+    let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+    let mut fields = Vec::new();
+    let mut message = None;
+    let mut run_id = None;
+    if let Some(f) = v.get("fields").and_then(|f| f.as_object()) {
+        for (k, x) in f {
+            let text = x.as_str().map_or_else(|| x.to_string(), str::to_string);
+            match k.as_str() {
+                "message" => message = Some(text),
+                "run_id" => run_id = Some(text),
+                _ => fields.push(format!("{k}={text}")),
+            }
+        }
+    }
+    LogLine {
+        timestamp: s("timestamp").unwrap_or_default(),
+        level: s("level").unwrap_or_else(|| "INFO".into()),
+        message: message.unwrap_or_else(|| raw.to_string()),
+        run_id,
+        fields,
+        raw: raw.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use tracing_subscriber::fmt::MakeWriter;
+
+    #[test]
+    fn the_tail_keeps_the_last_lines_and_reads_their_fields() {
+        let tail = Tail::default();
+        let (_, mut rx) = tail.watch();
+        for i in 0..TAIL_KEPT + 5 {
+            let mut w = tail.make_writer();
+            write!(
+                w,
+                r#"{{"timestamp":"t{i}","level":"INFO","fields":{{"message":"enqueued","run_id":"r1","records":{i}}}}}"#
+            )
+            .expect("write");
+            writeln!(w).expect("newline");
+        }
+        let (kept, _) = tail.watch();
+        assert_eq!(kept.len(), TAIL_KEPT);
+        assert!(kept[0].contains("\"t5\""), "the oldest went first");
+        let first = rx.try_recv().expect("broadcast");
+        let l = parse_line(&first);
+        assert_eq!(
+            (l.level.as_str(), l.message.as_str(), l.run_id.as_deref()),
+            ("INFO", "enqueued", Some("r1"))
+        );
+        assert_eq!(l.fields, vec!["records=0".to_string()]);
+        assert_eq!(parse_line("not json").message, "not json");
+    }
+}

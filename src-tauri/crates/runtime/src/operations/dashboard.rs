@@ -37,6 +37,8 @@ pub struct DashboardView {
     pub latency_p50_ms: Option<u64>,
     pub latency_p95_ms: Option<u64>,
     pub runs: Vec<RunView>,
+    /// Set when the dead letters grew since the last look: the desktop notifies.
+    pub alert: Option<String>,
 }
 
 /// One queue now (`status --format json`'s `queues[]`).
@@ -149,7 +151,10 @@ impl Desk {
         let latest = status.runs.iter().find(|r| {
             r.kind == RunKind::Sync && r.counts.get("latency_p50_ms").is_some_and(|&v| v > 0)
         });
+        let dead = status.queues.iter().map(|q| q.depth.dead).sum();
+        let alert = self.dead_letters_seen(&chosen.label, dead);
         Ok(DashboardView {
+            alert,
             profile: chosen.label.clone(),
             production: chosen.production,
             at_ms: now,

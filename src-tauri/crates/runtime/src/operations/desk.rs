@@ -44,6 +44,8 @@ pub struct Desk {
     running: Mutex<Option<Cancel>>,
     /// Target credentials to use instead of the keychain's (an in-process sandbox's).
     credentials: Option<Credentials>,
+    /// Dead letters last seen per profile, to tell when they grow.
+    dead_seen: Mutex<std::collections::HashMap<String, u64>>,
 }
 
 /// Holds the one-sync slot until dropped.
@@ -63,6 +65,19 @@ impl Desk {
             opened: tokio::sync::Mutex::new(None),
             running: Mutex::new(None),
             credentials: None,
+            dead_seen: Mutex::default(),
+        }
+    }
+
+    /// Record the dead letters seen now on a profile; an alert when they grew since the
+    /// last look (the first look only sets the baseline).
+    pub(crate) fn dead_letters_seen(&self, profile: &str, dead: u64) -> Option<String> {
+        let mut seen = self.dead_seen.lock().unwrap_or_else(|p| p.into_inner());
+        match seen.insert(profile.to_string(), dead) {
+            Some(before) if dead > before => Some(format!(
+                "Dead letters on {profile} grew from {before} to {dead}: records gave up after every retry. See Triage."
+            )),
+            _ => None,
         }
     }
 

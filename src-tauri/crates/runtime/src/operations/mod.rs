@@ -8,6 +8,7 @@ mod desk;
 mod history;
 #[cfg(test)]
 mod room_tests;
+mod runs;
 mod sync;
 mod triage;
 
@@ -16,6 +17,7 @@ pub use dashboard::{
 };
 pub use desk::{Desk, Places};
 pub use history::{History, Line};
+pub use runs::{records_csv, RunDetail, RunRecord, RUN_RECORDS_SHOWN};
 pub use sync::{
     interrupted, Interrupted, SyncDone, SyncForm, SyncUpdate, TypeProgress, DEPTH_EVERY,
     UPDATE_EVERY,
@@ -202,6 +204,9 @@ pub fn typescript_decls(cfg: &ts_rs::Config) -> Vec<String> {
         FieldProblem::decl(cfg),
         TriageTarget::decl(cfg),
         TriageDone::decl(cfg),
+        crate::logging::LogLine::decl(cfg),
+        RunDetail::decl(cfg),
+        RunRecord::decl(cfg),
     ]
 }
 

@@ -147,6 +147,35 @@ async fn a_sync_from_the_window_then_triage_fixes_the_refused_record() {
     assert!(!dash.depth.is_empty(), "the sync sampled the queues");
     assert_eq!(dash.minutes.iter().map(|m| m.synced).sum::<u64>(), 6);
     assert_eq!(dash.runs[0].id, done.run_id);
+    assert!(done.alert().is_some_and(|a| a.contains("1 failed")));
+    assert_eq!(dash.alert, None, "the first look sets the baseline");
+    assert_eq!(r.desk.dead_letters_seen("profile desk", 0), None);
+    assert!(r
+        .desk
+        .dead_letters_seen("profile desk", 2)
+        .is_some_and(|a| a.contains("from 0 to 2")));
+
+    // The run opened: every record it sent, where it stands; the same as CSV.
+    let detail = r.desk.run_detail(&done.run_id).await.expect("run");
+    assert_eq!(
+        detail.by_outcome,
+        [("failed".to_string(), 1), ("synced".to_string(), 6)].into(),
+        "{detail:?}"
+    );
+    let csv_file = r.desk.places.state.join("run.csv");
+    assert_eq!(
+        r.desk
+            .export_run(&done.run_id, &csv_file)
+            .await
+            .expect("export"),
+        7
+    );
+    let csv_text = std::fs::read_to_string(&csv_file).expect("csv");
+    assert!(csv_text.starts_with("record,outcome,code,message,target_id"));
+    assert!(
+        csv_text.contains("episode#SH1-S1-E2,failed,http_400,"),
+        "{csv_text}"
+    );
 
     // Triage: the group, the record in full, edits checked as typed, the fix.
     let groups = r.desk.failure_groups().await.expect("groups");

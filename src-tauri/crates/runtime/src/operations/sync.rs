@@ -101,6 +101,18 @@ pub struct SyncDone {
     pub per_type: Vec<TypeProgress>,
 }
 
+impl SyncDone {
+    /// What the desktop says in a notification when the run ended with failures.
+    pub fn alert(&self) -> Option<String> {
+        (self.failed > 0).then(|| {
+            format!(
+                "The sync on {} ended with {} failed (of {} rows); they wait in Triage.",
+                self.profile, self.failed, self.rows
+            )
+        })
+    }
+}
+
 /// A sync the app started and did not see end, found when it starts again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Interrupted {
