@@ -11,7 +11,7 @@ APT_PACKAGES := build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev libg
 	xvfb xauth dbus-x11 webkit2gtk-driver gnome-keyring libsecret-tools \
 	gcc-mingw-w64-x86-64
 
-.PHONY: bench-workbench demo app test deps apt node ui uitest bindings tools moto lint unit windows keychain desktop bench bench-target bench-local bench-sync fuzz clean
+.PHONY: bench-workbench demo app test deps apt node ui uitest bindings tools moto lint unit windows keychain desktop bench bench-window bench-target bench-local bench-sync fuzz clean
 
 # The AWS emulator the contract suite runs against (tests start and stop it themselves
 # on a free loopback port). Pinned: the suite's notes list where this moto differs
@@ -124,6 +124,14 @@ desktop: ui
 
 bench:
 	python3 scripts/bench_validate.py
+
+# The window test, then a 20,000-record sync from the window against a sandbox at
+# 300 requests/s: progress updates a second, and click and command answer times while
+# the workers run (debug build, as the window test; ~4 min).
+bench-window: ui
+	$(CARGO) build --workspace --all-targets -q $(TEST_FEATURES)
+	METASYNC_WINDOW_BENCH=1 timeout 1800 xvfb-run -a -s "-screen 0 1280x900x24" dbus-run-session -- \
+	  python3 -u tests/desktop_window.py target/debug/metasync-desktop target/debug/metasync
 
 # The target side against the sandbox: quota use, faults, an unknown quota (~2 min).
 bench-target:

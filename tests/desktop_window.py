@@ -17,6 +17,7 @@ gnome-keyring, a connection test against the sandbox, and the CLI using what the
 wrote; the header turns red on that profile. Then a 1,000,000-row file: jump to row
 900,000 and read its key from the grid. Screenshots of each screen go to
 target/desktop/."""
+from types import SimpleNamespace
 import base64, csv, glob, http.client, json, os, re, shutil, socket, sqlite3, subprocess, sys, tempfile, time, urllib.error, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -106,6 +107,79 @@ def ops_catalog(tmp):
         with open(os.path.join(d, name), "w", newline="", encoding="utf-8") as f:
             csv.writer(f).writerows(rows)
     return [os.path.join(d, n) for n in files]
+
+
+BENCH_SHOWS = 241  # about 83 records a show: a 20,000-record catalog
+BENCH_QUOTA = 300  # requests a second, the sandbox's and the profile's
+
+
+def bench_sync(tmp, cli, app_env, config_file, w):
+    """`make bench-window`: a 20,000-record sync from the window against a sandbox at
+    its quota; how often progress arrives, and how fast the window answers clicks
+    meanwhile (a screen switch in the page, and a command's round trip)."""
+    log = open(os.path.join(tmp, "sandbox-bench.log"), "w+")
+    sb = subprocess.Popen([cli, "sandbox", "--port", "0", "--access", "pbs", "--quota", str(BENCH_QUOTA), "--burst", "20",
+                           "--latency-ms", "20"], stdout=log, stderr=subprocess.STDOUT, env=app_env)
+    try:
+        url = address_of(log)
+        cat = os.path.join(tmp, "bench-catalog")
+        subprocess.run([cli, "gen", "--catalog", "--shows", str(BENCH_SHOWS), "--seed", "11", "--out", cat], check=True,
+                       capture_output=True)
+        files = [os.path.join(cat, f"{t}.csv") for t in ("shows", "seasons", "episodes", "assets")]
+        records = sum(sum(1 for _ in open(f, encoding="utf-8")) - 1 for f in files)
+        with open(config_file, "a") as f:
+            f.write(f'\n[profiles.bench]\ndata_dir = "{os.path.join(tmp, "bench-data")}"\n[profiles.bench.target]\n'
+                    f'dialect = "media_manager"\naccess = "pbs"\nurl = "{url}/api/v1"\nquota = {BENCH_QUOTA}\nburst = 20\n')
+        subprocess.run([cli, "credentials", "set", "--profile", "bench", "--from-stdin"], input="sandbox-key\nsandbox-secret\n",
+                       text=True, env=app_env, cwd=tmp, check=True, capture_output=True)
+        w.open_files(files)
+        w.wait_for("the bench catalog validated", lambda: all(f["indexed"] and not f["checking"]
+                                                              for f in w.invoke("workbench_files", {})), seconds=120)
+        w.press("header button[data-screen=plan]", "the plan screen", lambda: w.find_all("[role=dialog][aria-label=Plan]"))
+        w.until("the bench profile", lambda _: w.run("document.querySelector('select[aria-label=Profile]').focus()"),
+              lambda: w.find_all("select[aria-label=Profile] option[value=bench]"), seconds=10)
+        w.select("Profile", "bench")
+        w.wait_for("the bench plan", lambda: "bench" in w.text(w.find(".plan-head")) and "Planning" not in w.text(w.find(".plan-head"))
+                 and w.find_all("[data-count=new]"), seconds=120)
+        w.click(w.find("button[data-action=sync]"), idempotent=False)
+        w.wait_for("the workers", lambda: w.run("const p = document.querySelector('.sync-progress');"
+                                           "return p && p.dataset.stage === 'working'"), seconds=120)
+        samples, clicks, trips = [], [], []
+        switch = """const done = arguments[arguments.length - 1];
+            const b = document.querySelector("header button[data-screen=runs]");
+            const t0 = performance.now(); b.click();
+            const look = () => document.querySelector("[role=dialog][aria-label=Runs]")
+              ? (document.querySelector("header button[data-screen=plan]").click(), done(performance.now() - t0))
+              : requestAnimationFrame(look);
+            look();"""
+        trip = """const done = arguments[arguments.length - 1]; const t0 = performance.now();
+            window.__TAURI_INTERNALS__.invoke("profile_active").then(() => done(performance.now() - t0));"""
+        while True:
+            state = w.run("const p = document.querySelector('.sync-progress');"
+                        "return p ? [p.dataset.stage, Number(p.dataset.updates), performance.now()] : null")
+            if not state or state[0] != "working":
+                break
+            samples.append((state[2], state[1]))
+            try:
+                clicks.append(w.run_async(switch))
+                trips.append(w.run_async(trip))
+            except AssertionError:
+                pass
+            time.sleep(1)
+        done = w.wait_for("the bench sync's end", lambda: w.find_all("[data-testid=sync-done]"), seconds=600)[0]
+        synced = int(w.run("return arguments[0].dataset.synced", {ELEMENT: done}))
+        (t0, n0), (t1, n1) = samples[0], samples[-1]
+        hz = (n1 - n0) / max(0.001, (t1 - t0) / 1000)
+        q = lambda v, p: sorted(v)[min(len(v) - 1, int(p * len(v)))] if v else float("nan")
+        print(f"     bench: {records:,} records, {synced:,} synced in {(t1 - t0) / 1000:.0f} s of work "
+              f"(quota {BENCH_QUOTA}/s); progress {hz:.1f} updates/s (goal >= 4); "
+              f"screen switch p50 {q(clicks, .5):.0f} ms, p95 {q(clicks, .95):.0f} ms, max {max(clicks or [0]):.0f} ms; "
+              f"command round trip p50 {q(trips, .5):.0f} ms, p95 {q(trips, .95):.0f} ms, max {max(trips or [0]):.0f} ms "
+              f"over {len(clicks)} clicks (goal <= 100)", flush=True)
+        w.close_all()
+    finally:
+        sb.terminate()
+        log.close()
 
 
 def make_files(cli, tmp):
@@ -292,6 +366,9 @@ def main():
 
         def run(script, *args):
             return wd.call("POST", s + "/execute/sync", {"script": script, "args": list(args)})
+
+        def run_async(script, *args):
+            return wd.call("POST", s + "/execute/async", {"script": script, "args": list(args)}, timeout=60)
 
         def invoke(cmd, args):
             done = wd.call("POST", s + "/execute/async", {
@@ -679,6 +756,10 @@ def main():
         press("header button[data-screen=logs]", "logs closed", lambda: not find_all("[role=dialog][aria-label=Logs]"))
         # The 1M-row episodes must not be checked against this catalog's seasons.
         close_all()
+        if os.environ.get("METASYNC_WINDOW_BENCH"):
+            bench_sync(tmp, cli, app_env, config_file, SimpleNamespace(**{f.__name__: f for f in (
+                open_files, close_all, press, select, until, find, find_all, text, run, run_async, invoke, click,
+                wait_for)}))
         select("Profile", "")
         wait_for("the plain header", lambda: run("return !document.querySelector('header').classList.contains('production')"))
 

@@ -9,6 +9,8 @@ import { confirmed, formatSeconds, progressRows } from "./ops";
 
 export interface SyncRun {
   update: SyncUpdate | null;
+  /** Updates heard in this run (the progress element carries it, for the benchmark). */
+  updates: number;
   done: SyncDone | null;
   error: string | null;
   running: boolean;
@@ -22,6 +24,7 @@ export interface SyncRun {
 export function useSyncRun(onEnded: (d: SyncDone) => void): SyncRun {
   const qc = useQueryClient();
   const [update, setUpdate] = useState<SyncUpdate | null>(null);
+  const [updates, setUpdates] = useState(0);
   const [done, setDone] = useState<SyncDone | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [running, setRunning] = useState(false);
@@ -30,8 +33,13 @@ export function useSyncRun(onEnded: (d: SyncDone) => void): SyncRun {
       setRunning(true);
       setError(null);
       setDone(null);
+      setUpdates(0);
+      const heard = (u: SyncUpdate) => {
+        setUpdate(u);
+        setUpdates((n) => n + 1);
+      };
       try {
-        const d = await go(setUpdate);
+        const d = await go(heard);
         if (d) {
           setDone(d);
           onEnded(d);
@@ -50,6 +58,7 @@ export function useSyncRun(onEnded: (d: SyncDone) => void): SyncRun {
   );
   return {
     update,
+    updates,
     done,
     error,
     running,
@@ -115,16 +124,16 @@ export function SyncPanel(props: { sync: SyncRun; active: ActiveProfile | undefi
           {sync.error}
         </div>
       )}
-      {sync.update && <Progress u={sync.update} running={sync.running} onCancel={sync.cancel} />}
+      {sync.update && <Progress u={sync.update} updates={sync.updates} running={sync.running} onCancel={sync.cancel} />}
       {sync.done && !sync.running && <Ended d={sync.done} onSendQueued={() => void sync.sendQueued()} />}
     </section>
   );
 }
 
-function Progress(props: { u: SyncUpdate; running: boolean; onCancel(): void }) {
+function Progress(props: { u: SyncUpdate; updates: number; running: boolean; onCancel(): void }) {
   const { u } = props;
   return (
-    <div className="sync-progress" data-stage={u.stage}>
+    <div className="sync-progress" data-stage={u.stage} data-updates={props.updates}>
       <div className="sync-line">
         <b>{u.stage === "done" ? "Finished" : u.stage[0].toUpperCase() + u.stage.slice(1) + "…"}</b>
         <span>
