@@ -447,9 +447,23 @@ impl Desk {
         };
         let config = m.config.clone();
         let name = m.profile.clone();
-        let chosen = tokio::task::spawn_blocking(move || choose(name.as_deref(), Some(&config)))
-            .await
-            .map_err(RuntimeError::failed)??;
+        let chosen = match tokio::task::spawn_blocking(move || {
+            choose(name.as_deref(), Some(&config))
+        })
+        .await
+        .map_err(RuntimeError::failed)?
+        {
+            Ok(c) => c,
+            Err(e) => {
+                // Said once: the next start does not ask again.
+                let _ = std::fs::remove_file(marker(&self.places.state));
+                return Err(RuntimeError::Unusable(format!(
+                    "a sync on {} did not finish, and that profile cannot be read now ({e}); \
+                     its records wait in its queues: fix the profile and press Send what is queued on its dashboard",
+                    m.profile.as_deref().map_or("the embedded default".to_string(), |p| format!("profile {p}"))
+                )));
+            }
+        };
         self.work_queues(chosen, Some(m), on).await.map(Some)
     }
 
