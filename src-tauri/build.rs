@@ -47,6 +47,7 @@ const COMMANDS: &[&str] = &[
     "run_detail",
     "run_export",
     "test_open_paths",
+    "test_request_close",
 ];
 
 fn main() {

@@ -2319,3 +2319,140 @@ mod aws_faults {
         assert_eq!(err.kind, ErrorKind::Missing, "{err}");
     }
 }
+
+/// The desktop's operations room on the AWS backend (moto): a sync of open files, the
+/// dashboard against `status`, triage until synced, a run's records — the same `Desk`
+/// calls the window makes on the embedded backend (the window test and the runtime's
+/// `room_tests` cover those).
+mod desk_on_aws {
+    use super::*;
+    use metasync_catalog_client::credentials::Credentials;
+    use metasync_catalog_client::Secret;
+    use metasync_runtime::infra::{infra, InfraAction};
+    use metasync_runtime::operations::{Desk, FieldEdit, Places, SyncForm, TriageTarget};
+    use metasync_runtime::settings::Profiles;
+    use metasync_runtime::workbench::Workbench;
+    use metasync_sandbox::{Access, Config, Sandbox};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sync_dashboard_and_triage_work_on_aws() {
+        // The AWS chain's keys for moto (this binary's other tests pass keys explicitly).
+        std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+        let sandbox = Sandbox::start(
+            Config {
+                refuse_title: Some("DRAFT".into()),
+                access: Access::Full,
+                ..Config::default()
+            },
+            0,
+        )
+        .await
+        .expect("sandbox");
+        let p = moto_profile();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("metasync.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[profiles.cloud]\nbackend = \"aws\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n\
+                 bucket = \"{}\"\ntable = \"{}\"\nqueue_prefix = \"{}\"\nmax_receive_count = 2\n\
+                 [profiles.cloud.target]\ndialect = \"media_manager\"\naccess = \"pbs\"\nurl = \"{}/api/v1\"\n\
+                 base_delay_seconds = 0.05\n",
+                moto().url,
+                p.bucket,
+                p.table,
+                p.queue_prefix,
+                sandbox.url()
+            ),
+        )
+        .expect("config");
+        let profiles = Arc::new(Profiles::new(config));
+        profiles.select(Some("cloud")).expect("cloud");
+        infra(&profiles.chosen().expect("chosen"), InfraAction::Up)
+            .await
+            .expect("infra up");
+        let creds = metasync_sandbox::Credentials::default();
+        let desk = Desk::new(
+            Arc::clone(&profiles),
+            Places {
+                scratch: dir.path().join("scratch"),
+                state: dir.path().join("state"),
+            },
+        )
+        .with_credentials(Credentials {
+            key: Secret::new(creds.key),
+            secret: Secret::new(creds.secret),
+        });
+        let files = [
+            ("shows.csv", "show_key,slug,title,audience,language\nA1,owls-show,Owls,national,en\n"),
+            ("seasons.csv", "season_key,show_key,ordinal\nA1-S1,A1,1\n"),
+            (
+                "episodes.csv",
+                "episode_key,season_key,ordinal,slug,title,description_short,description_long,premiered_on\n\
+                 A1-S1-E1,A1-S1,1,barn,Barn,Short.,Long.,2024-01-05\n\
+                 A1-S1-E2,A1-S1,2,snow,Snow DRAFT,Short.,Long.,2024-01-12\n",
+            ),
+        ]
+        .map(|(name, text)| {
+            let f = dir.path().join(name);
+            std::fs::write(&f, text).expect("write");
+            f
+        });
+        let wb = Arc::new(Workbench::default());
+        for r in wb.open_paths(&files) {
+            r.expect("opened");
+        }
+        wb.wait();
+
+        let done = desk
+            .sync_open_files(Arc::clone(&wb), SyncForm::default(), Arc::new(|_| {}))
+            .await
+            .expect("sync");
+        assert_eq!((done.rows, done.synced, done.failed), (4, 3, 1), "{done:?}");
+        let dash = desk.dashboard().await.expect("dashboard");
+        let env = desk.env().await.expect("env");
+        let status = metasync_runtime::status(&env, 10).await.expect("status");
+        for (row, q) in dash.queues.iter().zip(&status.queues) {
+            assert_eq!(
+                (row.visible, row.in_flight, row.dead),
+                (q.depth.visible, q.depth.in_flight, q.depth.dead)
+            );
+        }
+        assert_eq!(dash.failures, status.failures);
+        assert!(!dash.depth.is_empty(), "the sync sampled the queues");
+
+        // The status index is read eventually consistently: wait for the failure.
+        let mut groups = Vec::new();
+        for _ in 0..50 {
+            groups = desk.failure_groups().await.expect("groups");
+            if !groups.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(groups[0].records, vec!["episode#A1-S1-E2".to_string()]);
+        let retried = desk
+            .retry_failures(
+                &TriageTarget::Record {
+                    record: "episode#A1-S1-E2".into(),
+                },
+                &[FieldEdit {
+                    field: "title".into(),
+                    value: "Snow".into(),
+                }],
+            )
+            .await
+            .expect("retry");
+        assert_eq!((retried.synced, retried.failed), (1, 0), "{retried:?}");
+        let detail = desk.run_detail(&done.run_id).await.expect("run");
+        assert_eq!(
+            detail.by_outcome,
+            [("changed since".to_string(), 1), ("synced".to_string(), 3)].into(),
+            "{detail:?}"
+        );
+        infra(&profiles.chosen().expect("chosen"), InfraAction::Down)
+            .await
+            .expect("infra down");
+    }
+}

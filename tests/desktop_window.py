@@ -669,6 +669,13 @@ def main():
               f"{counts!r} {diff!r}")
         screenshot("10-plan-before-sync")
         click(find("button[data-action=sync]"), idempotent=False)
+        # Closing while it runs asks first; "Keep syncing" keeps the window and the sync.
+        wait_for("the sync running", lambda: find_all("button[data-action=cancel-sync]"))
+        asked = invoke("test_request_close", {}) and wait_for(
+            "the close question", lambda: find_all("[role=alertdialog][aria-label='Close during a sync']"))
+        press("[role=alertdialog] button[data-action=keep-syncing]", "the question gone",
+              lambda: not find_all("[role=alertdialog]"))
+        check("closing during a sync asks first, and keeping it keeps the window", bool(asked))
         done = wait_for("the sync's end", lambda: find_all("[data-testid=sync-done]"), seconds=120)[0]
         got = (run("return arguments[0].dataset.synced", {ELEMENT: done}), run("return arguments[0].dataset.failed", {ELEMENT: done}))
         rows = {t: text(find(f".sync-types tr[data-type={t}] td[data-col=synced]")) for t in ("show", "season", "episode")}

@@ -122,7 +122,10 @@ pub fn run() {
     #[cfg(not(feature = "test-hooks"))]
     let builder = builder.invoke_handler(app_commands!());
     #[cfg(feature = "test-hooks")]
-    let builder = builder.invoke_handler(app_commands!(commands::test_open_paths));
+    let builder = builder.invoke_handler(app_commands!(
+        commands::test_open_paths,
+        operations::test_request_close
+    ));
     match builder.build(tauri::generate_context!("tauri.conf.json")) {
         Ok(app) => app.run(move |_, event| {
             let _flushing = &log_guard;

@@ -225,3 +225,12 @@ pub fn logs_watch(tail: State<'_, Tail>, on_lines: Channel<Vec<LogLine>>) {
         }
     });
 }
+
+/// The window test's stand-in for the window manager's close button (WebDriver has
+/// none): a close request, made only while a sync runs so that it is always asked
+/// about. Compiled only with the `test-hooks` feature.
+#[cfg(feature = "test-hooks")]
+#[tauri::command]
+pub fn test_request_close(window: tauri::WebviewWindow, desk: D<'_>) -> bool {
+    desk.sync_running() && window.close().is_ok()
+}

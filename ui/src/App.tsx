@@ -138,8 +138,12 @@ export function App() {
         <div className="message modal" role="alertdialog" aria-label="Close during a sync">
           A sync is running. If you close now, the workers stop and the sync goes on from the queues the next time
           Metasync starts.{" "}
-          <button onClick={() => setClosing(false)}>Keep syncing</button>{" "}
-          <button onClick={() => void backend.quit()}>Close anyway</button>
+          <button onClick={() => setClosing(false)} data-action="keep-syncing">
+            Keep syncing
+          </button>{" "}
+          <button onClick={() => void backend.quit()} data-action="close-anyway">
+            Close anyway
+          </button>
         </div>
       )}
       {screen === "settings" ? (
