@@ -629,6 +629,57 @@ async fn queue_drops_duplicates_within_the_window(h: Harness) {
     assert_eq!(bodies(&h, Lane::Main, 10).await, vec!["first", "other"]);
 }
 
+/// A cancelled sync's enqueue: asked before each send batch, it stops between two and
+/// counts exactly the records of the messages the queue took.
+async fn queue_enqueue_stops_between_send_batches(h: Harness) {
+    use metasync_engine::pipeline::enqueue::{enqueue_until, Message, QueuedRecord};
+    use metasync_engine::pipeline::record::CanonicalRecord;
+    let records: Vec<QueuedRecord> = (0..250)
+        .map(|i| QueuedRecord {
+            record: CanonicalRecord {
+                entity: EntityType::Episode,
+                key: format!("ep-{i}"),
+                fields: std::collections::BTreeMap::from([("title".to_string(), format!("T {i}"))]),
+            },
+            hash: format!("h{i}"),
+            changed: Vec::new(),
+            may_exist: false,
+        })
+        .collect();
+    let asked = AtomicU64::new(0);
+    // Yes from the second question on: only the first send batch goes.
+    let stop = || asked.fetch_add(1, Ordering::SeqCst) >= 1;
+    let q = h.backend.queue(EntityType::Episode);
+    let mut rng = Rng::new(7);
+    let sent = enqueue_until(
+        q.as_ref(),
+        "run-1",
+        records,
+        5,
+        &fast_retries(),
+        &mut rng,
+        &stop,
+    )
+    .await
+    .expect("enqueue");
+    assert_eq!(sent.messages, 10, "one send batch of ten messages");
+    let mut received = 0;
+    loop {
+        let got = bodies(&h, Lane::Main, 10).await;
+        if got.is_empty() {
+            break;
+        }
+        for b in got {
+            received += serde_json::from_str::<Message>(&b)
+                .expect("a message")
+                .records
+                .len() as u64;
+        }
+    }
+    assert_eq!(received, sent.records);
+    assert!(sent.records > 0 && sent.records < 250, "{sent:?}");
+}
+
 async fn queue_refuses_oversized_batches_before_any_call(h: Harness) {
     let q = h.backend.queue(EntityType::Show);
     let before = q.calls();
@@ -998,6 +1049,7 @@ contract!(
     queue_head_comes_back_first_after_its_timeout,
     queue_extended_visibility_keeps_the_group_blocked,
     queue_drops_duplicates_within_the_window,
+    queue_enqueue_stops_between_send_batches,
     queue_refuses_oversized_batches_before_any_call,
     queue_refuses_ids_sqs_would_refuse,
     queue_long_poll_wakes_on_arrival,

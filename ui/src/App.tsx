@@ -43,13 +43,22 @@ export function App() {
     if (d.failed > 0) setMessage(`The sync ended with ${d.failed} failed: see Triage.`);
   }, []);
   const sync = useSyncRun(ended);
+  // A sync's error, wherever staff are (a resume at start has no screen of its own).
+  useEffect(() => {
+    if (sync.error) setMessage(sync.error);
+  }, [sync.error]);
   const [closing, setClosing] = useState(false);
   const [logLines, setLogLines] = useState<LogLine[]>([]);
 
   useEffect(() => {
     // A sync the app did not see end (closed, killed) goes on from the queues.
     void sync.resume();
-    void backend.watchLogs((batch) => setLogLines((now) => [...now, ...batch].slice(-LOG_LINES_KEPT)));
+    // The first batch is the kept lines: it replaces what a watch before it sent.
+    let first = true;
+    void backend.watchLogs((batch) => {
+      setLogLines((now) => (first ? batch : [...now, ...batch]).slice(-LOG_LINES_KEPT));
+      first = false;
+    });
     const off = listen("sync-close-requested", () => setClosing(true));
     return () => void off.then((f) => f());
     // Once, at start (sync.resume is a new function every render).

@@ -7,7 +7,7 @@ import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { backend, type DashboardView } from "./backend";
 import { depthSeries, minuteTotals, runCounts, TYPES } from "./ops";
-import type { SyncRun } from "./Sync";
+import { SyncStatus, type SyncRun } from "./Sync";
 
 export function Dashboard(props: { sync: SyncRun; onClose(): void }) {
   const d = useQuery({ queryKey: ["dashboard"], queryFn: backend.dashboard, refetchInterval: 2000 });
@@ -18,7 +18,12 @@ export function Dashboard(props: { sync: SyncRun; onClose(): void }) {
       <div className="plan-head">
         <h2>Dashboard {v && <span className="note">for {v.profile}</span>}</h2>
         {v?.production && <span className="prod-badge">PRODUCTION</span>}
-        {queued > 0 && !props.sync.running && (
+        {v?.interrupted && !props.sync.running && (
+          <button className="primary" onClick={() => void props.sync.resume()} data-action="resume">
+            Resume the sync on {v.interrupted.profile ?? "the embedded default"} that did not finish
+          </button>
+        )}
+        {queued > 0 && !props.sync.running && !v?.interrupted && (
           <button onClick={() => void props.sync.sendQueued()}>Send the {queued.toLocaleString("en-US")} queued messages</button>
         )}
         <button onClick={props.onClose}>Close dashboard</button>
@@ -28,6 +33,7 @@ export function Dashboard(props: { sync: SyncRun; onClose(): void }) {
           {String(d.error)}
         </div>
       )}
+      {props.sync.running && <SyncStatus sync={props.sync} />}
       {v && (
         <>
           <table className="queues" data-testid="queues" data-at={v.at_ms}>

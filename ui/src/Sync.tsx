@@ -130,6 +130,17 @@ export function SyncPanel(props: { sync: SyncRun; active: ActiveProfile | undefi
   );
 }
 
+/** The running (or last) sync's progress and end, for screens other than the plan. */
+export function SyncStatus({ sync }: { sync: SyncRun }) {
+  if (!sync.update) return null;
+  return (
+    <section className="sync" aria-label="Sync status">
+      <Progress u={sync.update} updates={sync.updates} running={sync.running} onCancel={sync.cancel} />
+      {sync.done && !sync.running && <Ended d={sync.done} onSendQueued={() => void sync.sendQueued()} />}
+    </section>
+  );
+}
+
 function Progress(props: { u: SyncUpdate; updates: number; running: boolean; onCancel(): void }) {
   const { u } = props;
   return (
@@ -137,7 +148,8 @@ function Progress(props: { u: SyncUpdate; updates: number; running: boolean; onC
       <div className="sync-line">
         <b>{u.stage === "done" ? "Finished" : u.stage[0].toUpperCase() + u.stage.slice(1) + "…"}</b>
         <span>
-          {u.resolved.toLocaleString("en-US")} of {u.total.toLocaleString("en-US")} sent records resolved
+          {u.resolved.toLocaleString("en-US")}
+          {u.total > 0 ? ` of ${u.total.toLocaleString("en-US")} sent` : ""} records resolved
         </span>
         <span>{u.rate_per_second.toFixed(1)} records/s</span>
         <span data-testid="throttled">{u.throttled} × 429</span>

@@ -14,6 +14,7 @@ export function Triage(props: { onClose(): void; onMessage(m: string | null): vo
   const [busy, setBusy] = useState(false);
   const refresh = () => {
     void qc.invalidateQueries({ queryKey: ["failures"] });
+    void qc.invalidateQueries({ queryKey: ["failure"] });
     void qc.invalidateQueries({ queryKey: ["dashboard"] });
     void qc.invalidateQueries({ queryKey: ["runs"] });
   };
@@ -90,13 +91,18 @@ function Detail(props: { record: string; busy: boolean; act(what: () => Promise<
   const key = JSON.stringify(edits);
   useEffect(() => {
     if (!v) return;
+    // A slower, older check never overwrites a newer one.
+    let current = true;
     const t = setTimeout(() => {
       backend.checkEdits(props.record, edits).then(
-        (ps) => setProblems(problemsByField(ps)),
-        (e) => setProblems({ "": [String(e)] }),
+        (ps) => current && setProblems(problemsByField(ps)),
+        (e) => current && setProblems({ "": [String(e)] }),
       );
     }, 250);
-    return () => clearTimeout(t);
+    return () => {
+      current = false;
+      clearTimeout(t);
+    };
     // `key` stands for the edits (a new array every render).
   }, [key, v, props.record]);
   if (!v) return <div className="detail">{f.error ? String(f.error) : "Loading…"}</div>;

@@ -39,6 +39,7 @@ const dash = (over: Partial<DashboardView> = {}): DashboardView => ({
   latency_p95_ms: null,
   runs: [],
   alert: null,
+  interrupted: null,
   ...over,
 });
 

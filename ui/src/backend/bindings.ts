@@ -281,7 +281,11 @@ latency_p50_ms: number | null, latency_p95_ms: number | null, runs: Array<RunVie
 /**
  * Set when the dead letters grew since the last look: the desktop notifies.
  */
-alert: string | null, };
+alert: string | null, 
+/**
+ * A sync the app did not see end, waiting to be resumed.
+ */
+interrupted: Interrupted | null, };
 
 export type QueueRow = { entity: string, visible: number, in_flight: number, dead: number, };
 
@@ -353,7 +357,7 @@ export type TriageDone = { action: string,
  */
 run_id: string, records: Array<string>, 
 /**
- * After a retry, how the records ended once the queues drained.
+ * After a retry, how the retried records ended once the queues drained.
  */
 synced: number, failed: number, };
 
@@ -383,8 +387,8 @@ export type RunRecord = {
  */
 record: string, 
 /**
- * `synced`, `unchanged` (synced before this run, nothing to send), `failed`,
- * `discarded`, `queued` (enqueued, not resolved yet), or `changed since` (a later
- * run or triage action wrote it).
+ * `synced`, `unchanged` (synced before with this content, nothing to send),
+ * `failed`, `discarded`, `queued` (picked up, not resolved yet), `changed since` (a
+ * later run or triage action wrote it), or `not sent or queued`.
  */
 outcome: string, code: string | null, message: string | null, target_id: string | null, };

@@ -63,7 +63,8 @@ pub struct RunSummary {
     pub rejected: u64,
     pub failed: u64,
     pub discarded: u64,
-    /// Valid records left out by `--limit`; not sent, not counted above.
+    /// Valid records left out by `--limit`, or never enqueued after a cancel; not sent,
+    /// not counted above.
     pub not_sent: u64,
     /// Records enqueued but not resolved when the run stopped waiting (`--no-wait`, or
     /// a cancel).

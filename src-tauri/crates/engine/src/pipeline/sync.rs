@@ -241,6 +241,33 @@ pub async fn sync<T: Target>(
         }
     }
 
+    // The run is on record before anything lands or is sent, with what the plan knows:
+    // a process killed from here on leaves a run that says so (unfinished), which a
+    // resume closes by reading where its records stand.
+    let planned_sends: u64 = to_send.iter().map(|v| v.len() as u64).sum();
+    let c = &planned.counts;
+    let mut run = Run {
+        id: run_id.clone(),
+        kind: RunKind::Sync,
+        profile: opts.profile.clone(),
+        note: None,
+        who: opts.who.clone(),
+        started_at_ms: started_ms,
+        finished_at_ms: None,
+        file_hashes: Vec::new(),
+        counts: BTreeMap::from([
+            ("rows".to_string(), c.rows),
+            ("unchanged".to_string(), c.unchanged),
+            (
+                "rejected".to_string(),
+                c.rejected + c.blocked + c.not_writable,
+            ),
+            ("not_sent".to_string(), not_sent),
+            ("to_send".to_string(), planned_sends),
+        ]),
+    };
+    backend.state.put_run(&run).await?;
+
     // Land.
     let mut landed = Landed::default();
     let mut file_hashes = Vec::new();
@@ -321,17 +348,9 @@ pub async fn sync<T: Target>(
             tracing::warn!(stage = "enqueue", run_id = %run_id, entity = entity.as_str(), not_sent = n - sent, "cancelled: the rest is not sent");
         }
     }
-    let mut run = Run {
-        id: run_id.clone(),
-        kind: RunKind::Sync,
-        profile: opts.profile.clone(),
-        note: None,
-        who: opts.who.clone(),
-        started_at_ms: started_ms,
-        finished_at_ms: None,
-        file_hashes,
-        counts: BTreeMap::new(),
-    };
+    run.file_hashes = file_hashes;
+    run.counts.insert("enqueued".to_string(), total);
+    run.counts.insert("not_sent".to_string(), not_sent);
     backend.state.put_run(&run).await?;
 
     // Consume.

@@ -39,6 +39,8 @@ pub struct DashboardView {
     pub runs: Vec<RunView>,
     /// Set when the dead letters grew since the last look: the desktop notifies.
     pub alert: Option<String>,
+    /// A sync the app did not see end, waiting to be resumed.
+    pub interrupted: Option<super::sync::Interrupted>,
 }
 
 /// One queue now (`status --format json`'s `queues[]`).
@@ -153,8 +155,13 @@ impl Desk {
         });
         let dead = status.queues.iter().map(|q| q.depth.dead).sum();
         let alert = self.dead_letters_seen(&chosen.label, dead);
+        let state = self.places.state.clone();
+        let interrupted = tokio::task::spawn_blocking(move || super::sync::interrupted(&state))
+            .await
+            .map_err(RuntimeError::failed)?;
         Ok(DashboardView {
             alert,
+            interrupted,
             profile: chosen.label.clone(),
             production: chosen.production,
             at_ms: now,

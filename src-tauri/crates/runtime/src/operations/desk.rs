@@ -138,16 +138,18 @@ impl Desk {
     pub async fn open(&self, chosen: Chosen) -> Result<Arc<Env>, RuntimeError> {
         // Chosen holds the profile's settings, never a secret (those stay in the keychain).
         let id = format!("{chosen:?}");
-        let mut opened = self.opened.lock().await;
-        if let Some((was, env)) = &*opened {
+        if let Some((was, env)) = &*self.opened.lock().await {
             if *was == id {
                 return Ok(Arc::clone(env));
             }
         }
+        // Opened without the lock held: a slow open (a locked SQLite file, the AWS
+        // config) does not stall the other screens' reads. Two opens at once both
+        // work; the last one is kept.
         let mut env = open(chosen).await?;
         env.credentials.clone_from(&self.credentials);
         let env = Arc::new(env);
-        *opened = Some((id, Arc::clone(&env)));
+        *self.opened.lock().await = Some((id, Arc::clone(&env)));
         Ok(env)
     }
 }

@@ -113,8 +113,14 @@ impl History {
     }
 
     fn compact(&self, now: i64) -> std::io::Result<()> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let kept = self.read(now - KEPT_MS);
-        let tmp = self.path.with_extension("jsonl.tmp");
+        // A name of its own: two compactions at once never write one file.
+        let tmp = self.path.with_extension(format!(
+            "jsonl.{}-{}.tmp",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
         let mut out = String::new();
         for l in kept {
             out.push_str(&serde_json::to_string(&l).map_err(std::io::Error::other)?);

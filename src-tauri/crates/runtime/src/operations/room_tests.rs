@@ -33,10 +33,16 @@ struct Room {
 }
 
 async fn room(production: bool) -> Room {
+    room_with(production, std::time::Duration::ZERO).await
+}
+
+/// With `latency`, each of the sandbox's answers takes that long (a sync to cancel).
+async fn room_with(production: bool, latency: std::time::Duration) -> Room {
     let sandbox = Sandbox::start(
         Config {
             refuse_title: Some("DRAFT".into()),
             access: Access::Full,
+            latency,
             ..Config::default()
         },
         0,
@@ -136,6 +142,7 @@ async fn a_sync_from_the_window_then_triage_fixes_the_refused_record() {
     let dash = r.desk.dashboard().await.expect("dashboard");
     let env = r.desk.env().await.expect("env");
     let status = ops::status(&env, RUNS_SHOWN).await.expect("status");
+    assert_eq!(dash.queues.len(), status.queues.len());
     for (row, q) in dash.queues.iter().zip(&status.queues) {
         assert_eq!(
             (row.visible, row.in_flight, row.dead),
@@ -266,11 +273,19 @@ async fn a_cancelled_sync_sends_nothing_more_and_says_what_it_left() {
         .expect("depth")
         .iter()
         .all(|d| d.visible + d.in_flight == 0));
+}
 
-    // From the window, pressed while it runs: whenever it lands, no row is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_cancelled_while_the_workers_run_leaves_the_rest_queued_then_sends_it() {
+    // Each answer takes 300 ms: the shows are still being sent when Cancel is pressed
+    // (the first update of the working stage), and the seasons' and episodes' queues
+    // are never received from.
+    let r = room_with(false, std::time::Duration::from_millis(300)).await;
     let desk = Arc::clone(&r.desk);
-    let on: Arc<dyn Fn(SyncUpdate) + Send + Sync> = Arc::new(move |_| {
-        desk.cancel_sync();
+    let on: Arc<dyn Fn(SyncUpdate) + Send + Sync> = Arc::new(move |u| {
+        if u.stage == "working" {
+            desk.cancel_sync();
+        }
     });
     let done = r
         .desk
@@ -279,6 +294,49 @@ async fn a_cancelled_sync_sends_nothing_more_and_says_what_it_left() {
         .expect("sync");
     assert!(done.cancelled);
     conserved(&done);
+    assert!(done.queued > 0, "{done:?}");
+    let env = r.desk.env().await.expect("env");
+    let waiting: u64 = sync::depths(&env)
+        .await
+        .expect("depth")
+        .iter()
+        .map(|d| d.visible)
+        .sum();
+    assert!(waiting > 0, "the rest waits in the queues");
+    let detail = r.desk.run_detail(&done.run_id).await.expect("run");
+    assert_eq!(
+        detail
+            .by_outcome
+            .get("not sent or queued")
+            .copied()
+            .unwrap_or(0),
+        done.queued,
+        "{detail:?}"
+    );
+
+    // Send what is queued: everything ends, and the cancelled run says so.
+    let sent = r
+        .desk
+        .send_queued(Arc::new(|_| {}))
+        .await
+        .expect("send queued");
+    assert_eq!(sent.queued, 0, "{sent:?}");
+    let run = env
+        .backend
+        .state
+        .get_run(&done.run_id)
+        .await
+        .expect("run")
+        .expect("recorded");
+    assert_eq!(
+        (
+            run.counts.get("synced"),
+            run.counts.get("failed"),
+            run.counts.get("queued")
+        ),
+        (Some(&6), Some(&1), Some(&0)),
+        "{run:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -317,6 +375,30 @@ async fn production_asks_for_its_name_and_an_interrupted_sync_resumes() {
     let left = ops::sync(&env, &req, &|_| {}).await.expect("enqueue only");
     assert_eq!(left.summary.queued, 7);
     assert_eq!(interrupted(&r.desk.places.state), Some(m));
+    // Killed before the end: the run stays as the engine wrote it after enqueueing.
+    let mut run = env
+        .backend
+        .state
+        .get_run(&left.summary.run_id)
+        .await
+        .expect("run")
+        .expect("recorded");
+    run.finished_at_ms = None;
+    run.counts.retain(|k, _| {
+        ["rows", "unchanged", "rejected", "not_sent", "enqueued"].contains(&k.as_str())
+    });
+    env.backend.state.put_run(&run).await.expect("put");
+    // No new sync before the old one is resumed.
+    let form = SyncForm {
+        confirm: Some("desk".into()),
+        ..SyncForm::default()
+    };
+    let waits = r
+        .desk
+        .sync_open_files(Arc::clone(&r.wb), form, Arc::clone(&on))
+        .await
+        .expect_err("resume first");
+    assert!(waits.to_string().contains("did not finish"), "{waits}");
 
     let resumed = r
         .desk
@@ -336,8 +418,14 @@ async fn production_asks_for_its_name_and_an_interrupted_sync_resumes() {
         .expect("recorded");
     assert!(run.finished_at_ms.is_some());
     assert_eq!(
-        (run.counts.get("synced"), run.counts.get("resumed")),
-        (Some(&6), Some(&1))
+        (
+            run.counts.get("synced"),
+            run.counts.get("failed"),
+            run.counts.get("queued"),
+            run.counts.get("resumed")
+        ),
+        (Some(&6), Some(&1), Some(&0), Some(&1)),
+        "{run:?}"
     );
     assert!(r
         .desk

@@ -6,7 +6,7 @@ use super::desk::Desk;
 use crate::env::{Env, RuntimeError};
 use metasync_engine::pipeline::land::{date_of, silver_key};
 use metasync_engine::pipeline::record::CanonicalRecord;
-use metasync_engine::ports::{RecordKey, RecordStatus, Run, RunKind, MAX_BATCH_GET};
+use metasync_engine::ports::{Record, RecordKey, RecordStatus, Run, RunKind, MAX_BATCH_GET};
 use metasync_engine::EntityType;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -30,23 +30,25 @@ pub struct RunDetail {
 pub struct RunRecord {
     /// `type#key`.
     pub record: String,
-    /// `synced`, `unchanged` (synced before this run, nothing to send), `failed`,
-    /// `discarded`, `queued` (enqueued, not resolved yet), or `changed since` (a later
-    /// run or triage action wrote it).
+    /// `synced`, `unchanged` (synced before with this content, nothing to send),
+    /// `failed`, `discarded`, `queued` (picked up, not resolved yet), `changed since` (a
+    /// later run or triage action wrote it), or `not sent or queued`.
     pub outcome: String,
     pub code: Option<String>,
     pub message: Option<String>,
     pub target_id: Option<String>,
 }
 
-/// The keys a run took: a sync's silver files (every planned record but the blocked
-/// and unwritable ones), or a triage action's records.
-async fn keys_of(env: &Env, run: &Run) -> Result<Vec<RecordKey>, RuntimeError> {
+/// The keys a run took, with the content hash it planned to send (a sync's silver
+/// files: every planned record but the blocked and unwritable ones), or a triage
+/// action's records (no hash).
+async fn keys_of(env: &Env, run: &Run) -> Result<Vec<(RecordKey, Option<String>)>, RuntimeError> {
     if run.kind == RunKind::Triage {
         return Ok(run
             .file_hashes
             .iter()
             .filter_map(|k| RecordKey::parse(k))
+            .map(|k| (k, None))
             .collect());
     }
     let date = date_of(run.started_at_ms);
@@ -63,51 +65,53 @@ async fn keys_of(env: &Env, run: &Run) -> Result<Vec<RecordKey>, RuntimeError> {
         };
         for line in String::from_utf8_lossy(&obj.body).lines() {
             if let Some(c) = CanonicalRecord::from_json(line) {
-                keys.push(RecordKey::new(c.entity, c.key));
+                let hash = c.hash();
+                keys.push((RecordKey::new(c.entity, c.key), Some(hash)));
             }
         }
     }
     Ok(keys)
 }
 
-fn outcome(run: &Run, r: Option<&metasync_engine::ports::Record>) -> String {
-    let Some(r) = r else {
-        return "not sent".into();
-    };
-    if r.run_id.as_deref() != Some(run.id.as_str()) {
-        return if r.updated_at_ms < run.started_at_ms {
-            "unchanged"
-        } else {
-            "changed since"
-        }
-        .into();
-    }
-    match r.status {
+/// Where one of a run's records stands now.
+fn outcome(run: &Run, planned: Option<&str>, r: Option<&Record>) -> &'static str {
+    let status = |r: &Record| match r.status {
         RecordStatus::Synced => "synced",
         RecordStatus::Failed => "failed",
         RecordStatus::Discarded => "discarded",
         _ => "queued",
+    };
+    match r {
+        // A triage action's records: as they stand (a discard keeps the sync's run id).
+        Some(r) if run.kind == RunKind::Triage => status(r),
+        Some(r) if r.run_id.as_deref() == Some(run.id.as_str()) => status(r),
+        Some(r) if r.updated_at_ms >= run.started_at_ms => "changed since",
+        Some(r) if r.status == RecordStatus::Synced && planned == Some(r.hash.as_str()) => {
+            "unchanged"
+        }
+        // Enqueued and not picked up yet, or never enqueued (a limit, a cancel, a
+        // process killed while enqueueing): the queues hold no record of which.
+        _ => "not sent or queued",
     }
-    .into()
 }
 
-async fn records_of(env: &Env, run: &Run) -> Result<Vec<RunRecord>, RuntimeError> {
+pub(crate) async fn records_of(env: &Env, run: &Run) -> Result<Vec<RunRecord>, RuntimeError> {
     let keys = keys_of(env, run).await?;
     let mut out = Vec::with_capacity(keys.len());
     for chunk in keys.chunks(MAX_BATCH_GET) {
+        let ks: Vec<RecordKey> = chunk.iter().map(|(k, _)| k.clone()).collect();
         let found = env
             .backend
             .state
-            .batch_get(chunk)
+            .batch_get(&ks)
             .await
             .map_err(RuntimeError::failed)?;
-        let by_key: BTreeMap<&RecordKey, &metasync_engine::ports::Record> =
-            found.iter().map(|r| (&r.key, r)).collect();
-        for k in chunk {
+        let by_key: BTreeMap<&RecordKey, &Record> = found.iter().map(|r| (&r.key, r)).collect();
+        for (k, planned) in chunk {
             let r = by_key.get(k).copied();
             out.push(RunRecord {
                 record: k.id(),
-                outcome: outcome(run, r),
+                outcome: outcome(run, planned.as_deref(), r).to_string(),
                 code: r.and_then(|r| r.last_error.as_ref().map(|e| e.code.clone())),
                 message: r.and_then(|r| r.last_error.as_ref().map(|e| e.message.clone())),
                 target_id: r.and_then(|r| r.target_id.clone()),

@@ -351,6 +351,17 @@ impl Desk {
         }
         let cancel = Cancel::default();
         let _slot = self.start_sync(cancel.clone())?;
+        if let Some(m) = interrupted(&self.places.state) {
+            // One marker at a time: the one left must be resumed before a new sync.
+            return Err(RuntimeError::Unusable(format!(
+                "a sync on {} did not finish: resume it first (Dashboard, Resume), then sync again",
+                m.profile
+                    .as_deref()
+                    .map_or("the embedded default".to_string(), |p| format!(
+                        "profile {p}"
+                    ))
+            )));
+        }
         let scratch = self.places.scratch.clone();
         let (dir, files, validate) = tokio::task::spawn_blocking(move || {
             let dir = super::private_dir(&scratch).map_err(|e| {
@@ -490,16 +501,7 @@ impl Desk {
             cancel.clone(),
         ));
         // A cancel stops the workers here too (messages in hand are finished).
-        {
-            // What waits in the queues is what this run resolves.
-            let waiting: u64 = depths(&env)
-                .await?
-                .iter()
-                .map(|d| d.visible + d.in_flight)
-                .sum();
-            let mut s = monitor.lock();
-            s.total = waiting;
-        }
+        // The queues count messages, not records: the total stays unknown (no ETA).
         let done = Arc::new(AtomicBool::new(false));
         let ticker = tick(
             Arc::clone(&monitor),
@@ -533,7 +535,7 @@ impl Desk {
         on(monitor.finish());
         worked?;
         let runs = runs.into_inner().unwrap_or_else(|p| p.into_inner());
-        let closed = close_runs(&env, interrupted.as_ref(), &runs).await?;
+        let (closed, waiting) = close_runs(&env, interrupted.as_ref(), &runs).await?;
         if interrupted.is_some() {
             let _ = std::fs::remove_file(marker(&state));
         }
@@ -544,14 +546,14 @@ impl Desk {
         Ok(SyncDone {
             profile: chosen.label.clone(),
             run_id: closed.join(", "),
-            rows: t.resolved() as u64,
+            rows: t.resolved() as u64 + waiting,
             synced: by(|c| c.synced),
             unchanged: 0,
             rejected: 0,
             failed: by(|c| c.failed),
             discarded: by(|c| c.discarded),
             not_sent: 0,
-            queued: 0,
+            queued: waiting,
             cancelled: cancel.is_cancelled(),
             throttled: t.throttled,
             elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -562,15 +564,16 @@ impl Desk {
     }
 }
 
-/// Account what a resume resolved to the sync runs the records came from (their
-/// counts gain it, `queued` loses it), and give those runs an end; after an
-/// interruption, also end this user's unfinished runs on this profile since it
-/// started. Returns the runs' ids.
+/// Close the sync runs a resume worked on (the records it resolved came from them) and,
+/// after an interruption, this user's unfinished runs on this profile since it
+/// started: their counts are read again from where their records stand (synced,
+/// failed, discarded, queued — never enqueued included), they get an end and
+/// `resumed`. Returns their ids and the records they still have waiting.
 async fn close_runs(
     env: &Env,
     interrupted: Option<&Interrupted>,
     resolved: &HashMap<String, Tally>,
-) -> Result<Vec<String>, RuntimeError> {
+) -> Result<(Vec<String>, u64), RuntimeError> {
     let state = env.backend.state.as_ref();
     let mut ids: std::collections::BTreeSet<String> = resolved.keys().cloned().collect();
     if let Some(m) = interrupted {
@@ -587,6 +590,7 @@ async fn close_runs(
         }
     }
     let mut closed = Vec::new();
+    let mut waiting = 0;
     for id in ids {
         let Some(mut run) = state.get_run(&id).await.map_err(RuntimeError::failed)? else {
             continue;
@@ -594,27 +598,29 @@ async fn close_runs(
         if run.kind != RunKind::Sync {
             continue;
         }
+        let mut by: HashMap<String, u64> = HashMap::new();
+        for r in super::runs::records_of(env, &run).await? {
+            *by.entry(r.outcome).or_insert(0) += 1;
+        }
+        let n = |k: &str| by.get(k).copied().unwrap_or(0);
+        let left = n("queued") + n("not sent or queued");
+        for (k, v) in [
+            ("synced", n("synced")),
+            ("failed", n("failed")),
+            ("discarded", n("discarded")),
+            ("queued", left),
+        ] {
+            run.counts.insert(k.to_string(), v);
+        }
         if let Some(t) = resolved.get(&id) {
-            let by = |f: fn(&TypeCounts) -> u64| -> u64 {
-                EntityType::ALL.iter().map(|&x| f(&t.of_type(x))).sum()
-            };
-            for (k, v) in [
-                ("synced", by(|c| c.synced)),
-                ("failed", by(|c| c.failed)),
-                ("discarded", by(|c| c.discarded)),
-                ("throttled", t.throttled),
-            ] {
-                *run.counts.entry(k.to_string()).or_insert(0) += v;
-            }
-            if let Some(q) = run.counts.get_mut("queued") {
-                *q = q.saturating_sub(t.resolved() as u64);
-            }
+            *run.counts.entry("throttled".to_string()).or_insert(0) += t.throttled;
         }
         run.counts.insert("resumed".to_string(), 1);
         run.finished_at_ms
             .get_or_insert_with(|| SystemClock.now_ms());
         state.put_run(&run).await.map_err(RuntimeError::failed)?;
+        waiting += left;
         closed.push(run.id);
     }
-    Ok(closed)
+    Ok((closed, waiting))
 }

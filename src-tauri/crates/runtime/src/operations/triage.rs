@@ -7,6 +7,8 @@ use super::desk::Desk;
 use crate::env::{who, RuntimeError};
 use crate::ops::{self, selection};
 use metasync_engine::pipeline::failures::{self, TriageError};
+use metasync_engine::pipeline::sync::Cancel;
+use metasync_engine::ports::{RecordKey, RecordStatus, MAX_BATCH_GET};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
@@ -78,7 +80,7 @@ pub struct TriageDone {
     /// The triage run that records it.
     pub run_id: String,
     pub records: Vec<String>,
-    /// After a retry, how the records ended once the queues drained.
+    /// After a retry, how the retried records ended once the queues drained.
     pub synced: u64,
     pub failed: u64,
 }
@@ -178,16 +180,39 @@ impl Desk {
                 "edits apply to one record: open it and retry it from its panel".into(),
             ));
         }
+        // The retry works the queues until they drain: not beside a sync's workers.
+        let _slot = self.start_sync(Cancel::default())?;
         let env = self.env().await?;
-        let (result, report) =
+        let (result, _) =
             ops::failures_retry(&env, &select(target)?, &pairs(edits), &who(), true).await?;
-        let report = report.unwrap_or_default();
+        // How the retried records ended (the drain may have resolved others too).
+        let (mut synced, mut failed) = (0, 0);
+        let keys: Vec<RecordKey> = result
+            .records
+            .iter()
+            .filter_map(|k| RecordKey::parse(k))
+            .collect();
+        for chunk in keys.chunks(MAX_BATCH_GET) {
+            for r in env
+                .backend
+                .state
+                .batch_get(chunk)
+                .await
+                .map_err(RuntimeError::failed)?
+            {
+                match r.status {
+                    RecordStatus::Synced => synced += 1,
+                    RecordStatus::Failed => failed += 1,
+                    _ => {}
+                }
+            }
+        }
         Ok(TriageDone {
             action: result.action,
             run_id: result.run_id,
             records: result.records,
-            synced: report.created + report.updated + report.synced_earlier,
-            failed: report.failed,
+            synced,
+            failed,
         })
     }
 
