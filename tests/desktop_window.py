@@ -696,6 +696,10 @@ def main():
         check("the dashboard shows the queues drained, as metasync status says",
               all(v == [0, 0, 0] for v in shown.values()) and status["failures"] == {"http_400": 1}
               and failures.startswith("1 in triage") and "http_400 1" in failures, f"{shown!r} {status!r} {failures!r}")
+        synced_ep = text(find("[data-testid=queues] tr[data-type=episode] td[data-col=synced_per_minute]"))
+        p50_ep = text(find("[data-testid=queues] tr[data-type=episode] td[data-col=p50]"))
+        check("throughput and latency per type: 2 episodes synced, their p50",
+              synced_ep == "2" and p50_ep.endswith(" ms"), f"{synced_ep!r} {p50_ep!r}")
         points = wait_for("the depth charts", lambda: int(run("return document.querySelector('[data-chart=episode]').dataset.points")))
         check("the depth chart has samples from the sync", points >= 2, repr(points))
         screenshot("12-dashboard")

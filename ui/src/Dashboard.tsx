@@ -43,19 +43,31 @@ export function Dashboard(props: { sync: SyncRun; onClose(): void }) {
                 <th>Visible</th>
                 <th>In flight</th>
                 <th>Dead letters</th>
+                <th title="this desktop's workers, the busiest minute of the last hour">Synced / min</th>
+                <th>429 / min</th>
+                <th title="the target's answers in the latest sync">p50</th>
+                <th>p95</th>
               </tr>
             </thead>
             <tbody>
-              {v.queues.map((q) => (
-                <tr key={q.entity} data-type={q.entity}>
-                  <th>{q.entity}</th>
-                  <td data-col="visible">{q.visible}</td>
-                  <td data-col="in_flight">{q.in_flight}</td>
-                  <td data-col="dead" className={q.dead ? "errors" : ""}>
-                    {q.dead}
-                  </td>
-                </tr>
-              ))}
+              {v.queues.map((q) => {
+                const t = v.per_type.find((x) => x.entity === q.entity);
+                const ms = (x: number | null | undefined) => (x == null ? "—" : `${x} ms`);
+                return (
+                  <tr key={q.entity} data-type={q.entity}>
+                    <th>{q.entity}</th>
+                    <td data-col="visible">{q.visible}</td>
+                    <td data-col="in_flight">{q.in_flight}</td>
+                    <td data-col="dead" className={q.dead ? "errors" : ""}>
+                      {q.dead}
+                    </td>
+                    <td data-col="synced_per_minute">{t?.synced_per_minute ?? 0}</td>
+                    <td data-col="throttled_per_minute">{t?.throttled_per_minute ?? 0}</td>
+                    <td data-col="p50">{ms(t?.latency_p50_ms)}</td>
+                    <td data-col="p95">{ms(t?.latency_p95_ms)}</td>
+                  </tr>
+                );
+              })}
             </tbody>
           </table>
           <Cards v={v} />

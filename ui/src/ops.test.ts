@@ -40,6 +40,7 @@ const dash = (over: Partial<DashboardView> = {}): DashboardView => ({
   runs: [],
   alert: null,
   interrupted: null,
+  per_type: [],
   ...over,
 });
 

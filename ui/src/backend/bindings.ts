@@ -270,14 +270,18 @@ failures: { [key in string]: number },
  */
 depth: Array<DepthSample>, 
 /**
- * What workers on this desktop did per minute in the last hour (minutes with
- * nothing left out).
+ * What workers on this desktop did per minute in the last hour, all types
+ * (minutes with nothing left out).
  */
 minutes: Array<MinuteRow>, 
 /**
  * The target's latency in the latest sync run that called it.
  */
-latency_p50_ms: number | null, latency_p95_ms: number | null, runs: Array<RunView>, 
+latency_p50_ms: number | null, latency_p95_ms: number | null, 
+/**
+ * Per type: throughput and 429s, and the latest sync's latency.
+ */
+per_type: Array<TypeStats>, runs: Array<RunView>, 
 /**
  * Set when the dead letters grew since the last look: the desktop notifies.
  */
@@ -300,6 +304,12 @@ export type MinuteRow = {
  * The minute's start.
  */
 t: number, synced: number, failed: number, throttled: number, };
+
+export type TypeStats = { entity: string, 
+/**
+ * The busiest of the last hour's minutes, and the hour's totals.
+ */
+synced_per_minute: number, throttled_per_minute: number, synced_last_hour: number, throttled_last_hour: number, latency_p50_ms: number | null, latency_p95_ms: number | null, };
 
 export type RunView = { id: string, 
 /**

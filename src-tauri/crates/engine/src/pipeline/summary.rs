@@ -85,6 +85,8 @@ pub struct TypeCounts {
     pub synced: u64,
     pub failed: u64,
     pub discarded: u64,
+    /// 429s the target answered for this type's records.
+    pub throttled: u64,
 }
 
 /// Collects worker events into final outcomes, one per record (the last word wins;
@@ -96,7 +98,9 @@ pub struct Tally {
     counts: [[u64; 6]; 4],
     pub target_calls: u64,
     pub throttled: u64,
+    throttled_by: [u64; 4],
     latencies_ms: Vec<u32>,
+    latencies_by: [Vec<u32>; 4],
 }
 
 fn slot(o: Outcome) -> usize {
@@ -113,12 +117,14 @@ fn slot(o: Outcome) -> usize {
 impl Tally {
     pub fn add(&mut self, e: &Event) {
         self.target_calls += u64::from(e.calls);
-        self.throttled += u64::from(e.throttled);
-        if let Some(l) = e.latency {
-            self.latencies_ms
-                .push(u32::try_from(l.as_millis()).unwrap_or(u32::MAX));
-        }
         let t = e.key.entity.index();
+        self.throttled += u64::from(e.throttled);
+        self.throttled_by[t] += u64::from(e.throttled);
+        if let Some(l) = e.latency {
+            let ms = u32::try_from(l.as_millis()).unwrap_or(u32::MAX);
+            self.latencies_ms.push(ms);
+            self.latencies_by[t].push(ms);
+        }
         if e.already {
             if !self.outcomes.contains_key(&e.key) {
                 let o = match e.outcome {
@@ -143,7 +149,13 @@ impl Tally {
             synced: c[0] + c[1] + c[2],
             failed: c[4],
             discarded: c[5],
+            throttled: self.throttled_by[entity.index()],
         }
+    }
+
+    /// One type's target latency percentile (its successful writes).
+    pub fn percentile_of(&self, entity: EntityType, p: f64) -> Option<u64> {
+        percentile(&self.latencies_by[entity.index()], p)
     }
 
     pub fn resolved(&self) -> usize {
@@ -226,9 +238,12 @@ mod tests {
             TypeCounts {
                 synced: 3,
                 failed: 0,
-                discarded: 0
+                discarded: 0,
+                throttled: 0
             }
         );
+        assert_eq!(t.percentile_of(EntityType::Show, 0.5), Some(20));
+        assert_eq!(t.percentile_of(EntityType::Asset, 0.5), None);
         assert_eq!(t.of_type(EntityType::Episode), TypeCounts::default());
         assert_eq!(percentile(&[5, 1, 9, 3], 0.5), Some(3));
         assert_eq!(percentile(&[5, 1, 9, 3], 0.95), Some(9));

@@ -428,6 +428,14 @@ pub async fn sync<T: Target>(
     if summary.cancelled {
         run.counts.insert("cancelled".to_string(), 1);
     }
+    // Per type too (the desktop's dashboard shows the target's latency by type).
+    for t in EntityType::ALL {
+        for (name, p) in [("latency_p50_ms", 0.5), ("latency_p95_ms", 0.95)] {
+            if let Some(ms) = tally.percentile_of(t, p) {
+                run.counts.insert(format!("{name}.{t}"), ms);
+            }
+        }
+    }
     backend.state.put_run(&run).await?;
     let target_counts = target.counters();
     summary.api_calls = api_calls(

@@ -30,12 +30,14 @@ pub struct DashboardView {
     pub failures: BTreeMap<String, u64>,
     /// Depth samples of the last hour, oldest first.
     pub depth: Vec<DepthSample>,
-    /// What workers on this desktop did per minute in the last hour (minutes with
-    /// nothing left out).
+    /// What workers on this desktop did per minute in the last hour, all types
+    /// (minutes with nothing left out).
     pub minutes: Vec<MinuteRow>,
     /// The target's latency in the latest sync run that called it.
     pub latency_p50_ms: Option<u64>,
     pub latency_p95_ms: Option<u64>,
+    /// Per type: throughput and 429s, and the latest sync's latency.
+    pub per_type: Vec<TypeStats>,
     pub runs: Vec<RunView>,
     /// Set when the dead letters grew since the last look: the desktop notifies.
     pub alert: Option<String>,
@@ -66,6 +68,20 @@ pub struct MinuteRow {
     pub synced: u64,
     pub failed: u64,
     pub throttled: u64,
+}
+
+/// One type's work in the last hour on this desktop, and its latency in the latest
+/// sync that called the target.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, TS)]
+pub struct TypeStats {
+    pub entity: String,
+    /// The busiest of the last hour's minutes, and the hour's totals.
+    pub synced_per_minute: u64,
+    pub throttled_per_minute: u64,
+    pub synced_last_hour: u64,
+    pub throttled_last_hour: u64,
+    pub latency_p50_ms: Option<u64>,
+    pub latency_p95_ms: Option<u64>,
 }
 
 /// A run or triage action, as the run history shows it.
@@ -104,22 +120,51 @@ impl From<Run> for RunView {
     }
 }
 
-/// Per-minute sums of the history's work lines since `since`.
-pub fn per_minute(lines: &[super::history::Line], since: i64) -> Vec<MinuteRow> {
+/// Per-minute sums of the history's work lines since `since`, of one type (`Some`
+/// index in [`EntityType::ALL`](metasync_engine::EntityType::ALL)) or all.
+pub fn per_minute(
+    lines: &[super::history::Line],
+    since: i64,
+    only: Option<usize>,
+) -> Vec<MinuteRow> {
     let mut minutes: BTreeMap<i64, MinuteRow> = BTreeMap::new();
     for l in lines.iter().filter(|l| l.t >= since) {
-        if let Some([synced, failed, throttled]) = l.work {
-            let t = l.t - l.t.rem_euclid(60_000);
-            let m = minutes.entry(t).or_insert(MinuteRow {
-                t,
-                ..MinuteRow::default()
-            });
-            m.synced += synced;
-            m.failed += failed;
-            m.throttled += throttled;
+        let Some(work) = l.work else { continue };
+        let t = l.t - l.t.rem_euclid(60_000);
+        let m = minutes.entry(t).or_insert(MinuteRow {
+            t,
+            ..MinuteRow::default()
+        });
+        for (i, [synced, failed, throttled]) in work.into_iter().enumerate() {
+            if only.is_none_or(|o| o == i) {
+                m.synced += synced;
+                m.failed += failed;
+                m.throttled += throttled;
+            }
         }
     }
     minutes.into_values().collect()
+}
+
+fn type_stats(lines: &[super::history::Line], since: i64, latest: Option<&Run>) -> Vec<TypeStats> {
+    metasync_engine::EntityType::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let m = per_minute(lines, since, Some(i));
+            let lat =
+                |name: &str| latest.and_then(|r| r.counts.get(&format!("{name}.{t}")).copied());
+            TypeStats {
+                entity: t.as_str().to_string(),
+                synced_per_minute: m.iter().map(|r| r.synced).max().unwrap_or(0),
+                throttled_per_minute: m.iter().map(|r| r.throttled).max().unwrap_or(0),
+                synced_last_hour: m.iter().map(|r| r.synced).sum(),
+                throttled_last_hour: m.iter().map(|r| r.throttled).sum(),
+                latency_p50_ms: lat("latency_p50_ms"),
+                latency_p95_ms: lat("latency_p95_ms"),
+            }
+        })
+        .collect()
 }
 
 impl Desk {
@@ -185,9 +230,10 @@ impl Desk {
                     })
                 })
                 .collect(),
-            minutes: per_minute(&lines, now - SHOWN_MS),
+            minutes: per_minute(&lines, now - SHOWN_MS, None),
             latency_p50_ms: latest.and_then(|r| r.counts.get("latency_p50_ms").copied()),
             latency_p95_ms: latest.and_then(|r| r.counts.get("latency_p95_ms").copied()),
+            per_type: type_stats(&lines, now - SHOWN_MS, latest),
             runs: status.runs.into_iter().map(RunView::from).collect(),
         })
     }

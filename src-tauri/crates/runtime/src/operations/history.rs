@@ -12,16 +12,16 @@ pub const KEPT_MS: i64 = 24 * 3600 * 1000;
 /// A file past this size is rewritten with only the samples kept.
 const COMPACT_BYTES: u64 = 4 << 20;
 
-/// One line: a depth sample (visible, in flight, dead per type in
-/// [`EntityType::ALL`](metasync_engine::EntityType::ALL) order), or what workers of
-/// this desktop did since the last line (synced, failed, 429s).
+/// One line: a depth sample (visible, in flight, dead), or what workers of this desktop
+/// did since the last line (synced, failed, 429s); both per type in
+/// [`EntityType::ALL`](metasync_engine::EntityType::ALL) order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Line {
     pub t: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub depth: Option<[[u64; 3]; 4]>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub work: Option<[u64; 3]>,
+    pub work: Option<[[u64; 3]; 4]>,
 }
 
 /// A profile's history file.
@@ -57,20 +57,15 @@ impl History {
         })
     }
 
-    pub fn record_work(
-        &self,
-        t: i64,
-        synced: u64,
-        failed: u64,
-        throttled: u64,
-    ) -> std::io::Result<()> {
-        if synced + failed + throttled == 0 {
+    /// Synced, failed and 429s per type since the last line (nothing: no line).
+    pub fn record_work(&self, t: i64, work: [[u64; 3]; 4]) -> std::io::Result<()> {
+        if work.iter().flatten().all(|&n| n == 0) {
             return Ok(());
         }
         self.append(&Line {
             t,
             depth: None,
-            work: Some([synced, failed, throttled]),
+            work: Some(work),
         })
     }
 
@@ -145,13 +140,14 @@ mod tests {
             dead: 0,
         };
         h.record_depth(1_000, &[d; 4]).expect("write");
-        h.record_work(2_000, 5, 1, 2).expect("write");
-        h.record_work(2_500, 0, 0, 0).expect("nothing to write");
+        h.record_work(2_000, [[5, 1, 2], [0; 3], [0; 3], [0; 3]])
+            .expect("write");
+        h.record_work(2_500, [[0; 3]; 4]).expect("nothing to write");
         let again = History::of(dir.path(), Some("staging/eu"));
         let lines = again.read(0);
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0].depth, Some([[3, 1, 0]; 4]));
-        assert_eq!(lines[1].work, Some([5, 1, 2]));
+        assert_eq!(lines[1].work, Some([[5, 1, 2], [0; 3], [0; 3], [0; 3]]));
         assert_eq!(again.read(1_500).len(), 1);
         assert_eq!(again.last_depth_at(), Some(1_000));
         assert!(again.path.ends_with("history/staging_eu.jsonl"));

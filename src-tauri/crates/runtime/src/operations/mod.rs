@@ -13,7 +13,8 @@ mod sync;
 mod triage;
 
 pub use dashboard::{
-    per_minute, DashboardView, DepthSample, MinuteRow, QueueRow, RunView, RUNS_SHOWN, SHOWN_MS,
+    per_minute, DashboardView, DepthSample, MinuteRow, QueueRow, RunView, TypeStats, RUNS_SHOWN,
+    SHOWN_MS,
 };
 pub use desk::{Desk, Places};
 pub use history::{History, Line};
@@ -196,6 +197,7 @@ pub fn typescript_decls(cfg: &ts_rs::Config) -> Vec<String> {
         QueueRow::decl(cfg),
         DepthSample::decl(cfg),
         MinuteRow::decl(cfg),
+        TypeStats::decl(cfg),
         RunView::decl(cfg),
         FailureGroupView::decl(cfg),
         FailureView::decl(cfg),

@@ -153,6 +153,13 @@ async fn a_sync_from_the_window_then_triage_fixes_the_refused_record() {
     assert_eq!(dash.failures.get("http_400"), Some(&1));
     assert!(!dash.depth.is_empty(), "the sync sampled the queues");
     assert_eq!(dash.minutes.iter().map(|m| m.synced).sum::<u64>(), 6);
+    let ep = &dash.per_type[EntityType::Episode.index()];
+    assert_eq!((ep.entity.as_str(), ep.synced_last_hour), ("episode", 2));
+    assert!(ep.latency_p50_ms.is_some());
+    assert_eq!(
+        dash.per_type[EntityType::Asset.index()].latency_p50_ms,
+        None
+    );
     assert_eq!(dash.runs[0].id, done.run_id);
     assert!(done.alert().is_some_and(|a| a.contains("1 failed")));
     assert_eq!(dash.alert, None, "the first look sets the baseline");

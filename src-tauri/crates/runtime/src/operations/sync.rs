@@ -251,14 +251,11 @@ impl Monitor {
         self.update()
     }
 
-    /// Synced, failed and 429s so far (what the history's throughput counts).
-    fn work(&self) -> [u64; 3] {
-        let s = self.lock();
-        [
-            s.by_type.iter().map(|c| c.synced).sum(),
-            s.by_type.iter().map(|c| c.failed).sum(),
-            s.throttled,
-        ]
+    /// Synced, failed and 429s so far per type (what the history's throughput counts).
+    fn work(&self) -> [[u64; 3]; 4] {
+        self.lock()
+            .by_type
+            .map(|c| [c.synced, c.failed, c.throttled])
     }
 }
 
@@ -275,7 +272,7 @@ fn tick(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut sampled: Option<Instant> = None;
-        let mut reported = [0u64; 3];
+        let mut reported = [[0u64; 3]; 4];
         while !done.load(Ordering::SeqCst) {
             on(monitor.update());
             if sampled.is_none_or(|t| t.elapsed() >= DEPTH_EVERY) {
@@ -289,7 +286,12 @@ fn tick(
 }
 
 /// Write the queues' depth and the work done since `reported`; returns the work now.
-async fn sample(env: &Env, history: &History, monitor: &Monitor, reported: [u64; 3]) -> [u64; 3] {
+async fn sample(
+    env: &Env,
+    history: &History,
+    monitor: &Monitor,
+    reported: [[u64; 3]; 4],
+) -> [[u64; 3]; 4] {
     let now = SystemClock.now_ms();
     if let Ok(depths) = depths(env).await {
         if let Err(e) = history.record_depth(now, &depths) {
@@ -297,12 +299,13 @@ async fn sample(env: &Env, history: &History, monitor: &Monitor, reported: [u64;
         }
     }
     let work = monitor.work();
-    let _ = history.record_work(
-        now,
-        work[0].saturating_sub(reported[0]),
-        work[1].saturating_sub(reported[1]),
-        work[2].saturating_sub(reported[2]),
-    );
+    let mut since = [[0u64; 3]; 4];
+    for (t, row) in since.iter_mut().enumerate() {
+        for (i, n) in row.iter_mut().enumerate() {
+            *n = work[t][i].saturating_sub(reported[t][i]);
+        }
+    }
+    let _ = history.record_work(now, since);
     work
 }
 
