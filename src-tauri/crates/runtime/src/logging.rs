@@ -23,27 +23,50 @@ pub fn init(dir: Option<&Path>, verbosity: u8) -> LogGuard {
         .with_writer(std::io::stderr)
         .with_target(false)
         .with_filter(EnvFilter::new(level));
-    let (file, guard) = match dir.and_then(|d| {
-        let logs = d.join("logs");
-        std::fs::create_dir_all(&logs).ok().map(|()| logs)
-    }) {
-        Some(logs) => {
-            let appender = tracing_appender::rolling::daily(logs, "metasync.log");
-            let (writer, guard) = tracing_appender::non_blocking(appender);
-            let layer = tracing_subscriber::fmt::layer()
-                .json()
-                .with_current_span(false)
-                .with_writer(writer)
-                .with_filter(EnvFilter::new("info"));
-            (Some(layer), Some(guard))
-        }
-        None => (None, None),
-    };
+    let (file, guard) = json_lines(dir);
     let _ = tracing_subscriber::registry()
         .with(stderr)
         .with(file)
         .try_init();
     LogGuard(guard)
+}
+
+/// The log's JSON lines (the file's and the live tail's: one format, one filter).
+fn json_layer<S, W>(writer: W) -> impl Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt::layer()
+        .json()
+        .with_current_span(false)
+        .with_writer(writer)
+        .with_filter(EnvFilter::new("info"))
+}
+
+/// The daily file `dir/logs/metasync.log.YYYY-MM-DD`, written off the caller's thread
+/// (none when there is no folder or it cannot be made).
+fn json_lines<S>(
+    dir: Option<&Path>,
+) -> (
+    Option<impl Layer<S>>,
+    Option<tracing_appender::non_blocking::WorkerGuard>,
+)
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    let logs = dir.and_then(|d| {
+        let logs = d.join("logs");
+        std::fs::create_dir_all(&logs).ok().map(|()| logs)
+    });
+    match logs {
+        Some(logs) => {
+            let appender = tracing_appender::rolling::daily(logs, "metasync.log");
+            let (writer, guard) = tracing_appender::non_blocking(appender);
+            (Some(json_layer(writer)), Some(guard))
+        }
+        None => (None, None),
+    }
 }
 
 /// The desktop's live tail: every line the log file gets (same JSON, same filter),
@@ -126,28 +149,9 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Tail {
 /// lines the file gets.
 pub fn init_with_tail(dir: Option<&Path>) -> (LogGuard, Tail) {
     let tail = Tail::default();
-    // The same format and filter as the file's (below): the same lines.
-    let live = tracing_subscriber::fmt::layer()
-        .json()
-        .with_current_span(false)
-        .with_writer(tail.clone())
-        .with_filter(EnvFilter::new("info"));
-    let (file, guard) = match dir.and_then(|d| {
-        let logs = d.join("logs");
-        std::fs::create_dir_all(&logs).ok().map(|()| logs)
-    }) {
-        Some(logs) => {
-            let appender = tracing_appender::rolling::daily(logs, "metasync.log");
-            let (writer, guard) = tracing_appender::non_blocking(appender);
-            let layer = tracing_subscriber::fmt::layer()
-                .json()
-                .with_current_span(false)
-                .with_writer(writer)
-                .with_filter(EnvFilter::new("info"));
-            (Some(layer), Some(guard))
-        }
-        None => (None, None),
-    };
+    // The same format and filter as the file's: the same lines.
+    let live = json_layer(tail.clone());
+    let (file, guard) = json_lines(dir);
     let _ = tracing_subscriber::registry()
         .with(live)
         .with(file)

@@ -109,14 +109,15 @@ pub(crate) fn private_dir(root: &Path) -> std::io::Result<PathBuf> {
 }
 
 impl Desk {
-    /// Plan the open files against the window's profile. Edited files are read
-    /// corrected (copies in a folder of their own under the scratch folder, removed
-    /// when the plan ends); the profile's stores are opened (an embedded one is made
-    /// if missing) and nothing is written to them.
-    pub async fn plan_open_files(&self, wb: Arc<Workbench>) -> Result<PlanScreen, RuntimeError> {
-        let chosen = self.chosen().await?;
+    /// The workbench's open files as a sync reads them: an unedited file where it is,
+    /// an edited one saved corrected in a new private folder under the scratch folder
+    /// (returned first: the caller removes it), with the per-file validation options.
+    pub(crate) async fn open_files_as_inputs(
+        &self,
+        wb: Arc<Workbench>,
+    ) -> Result<(PathBuf, Vec<PathBuf>, metasync_engine::validate::Options), RuntimeError> {
         let root = self.places.scratch.clone();
-        let (dir, files, validate) = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             let dir = private_dir(&root).map_err(|e| {
                 RuntimeError::Failed(format!("cannot make a folder in {}: {e}", root.display()))
             })?;
@@ -129,7 +130,16 @@ impl Desk {
             }
         })
         .await
-        .map_err(RuntimeError::failed)??;
+        .map_err(RuntimeError::failed)?
+    }
+
+    /// Plan the open files against the window's profile. Edited files are read
+    /// corrected (copies in a folder of their own under the scratch folder, removed
+    /// when the plan ends); the profile's stores are opened (an embedded one is made
+    /// if missing) and nothing is written to them.
+    pub async fn plan_open_files(&self, wb: Arc<Workbench>) -> Result<PlanScreen, RuntimeError> {
+        let chosen = self.chosen().await?;
+        let (dir, files, validate) = self.open_files_as_inputs(wb).await?;
         let planned = async {
             let env = self.open(chosen.clone()).await?;
             plan_with(&env, &files, validate, PLAN_RECORDS_SHOWN).await

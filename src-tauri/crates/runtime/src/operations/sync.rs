@@ -365,24 +365,7 @@ impl Desk {
                     ))
             )));
         }
-        let scratch = self.places.scratch.clone();
-        let (dir, files, validate) = tokio::task::spawn_blocking(move || {
-            let dir = super::private_dir(&scratch).map_err(|e| {
-                RuntimeError::Failed(format!(
-                    "cannot make a folder in {}: {e}",
-                    scratch.display()
-                ))
-            })?;
-            match wb.sync_inputs(&dir) {
-                Ok((files, validate)) => Ok((dir, files, validate)),
-                Err(e) => {
-                    let _ = std::fs::remove_dir_all(&dir);
-                    Err(RuntimeError::unusable(e))
-                }
-            }
-        })
-        .await
-        .map_err(RuntimeError::failed)??;
+        let (dir, files, validate) = self.open_files_as_inputs(wb).await?;
         let state = self.places.state.clone();
         let m = Interrupted {
             profile: chosen.name.clone(),
