@@ -194,10 +194,11 @@ pub async fn triage_discard(
 }
 
 /// The live log: the kept lines first, then new ones in batches (at most five a
-/// second) until the window stops listening.
+/// second) until the window stops listening or watches again.
 #[tauri::command]
 pub fn logs_watch(tail: State<'_, Tail>, on_lines: Channel<Vec<LogLine>>) {
-    let (kept, mut rx) = tail.watch();
+    let (kept, mut rx, watch) = tail.watch();
+    let tail = tail.inner().clone();
     if on_lines
         .send(kept.iter().map(|l| logging::parse_line(l)).collect())
         .is_err()
@@ -214,6 +215,10 @@ pub fn logs_watch(tail: State<'_, Tail>, on_lines: Channel<Vec<LogLine>>) {
                     "({n} lines went by too fast to show; the log file has them)"
                 ))),
                 Err(RecvError::Closed) => return,
+            }
+            // The page watched again (a reload): this watch's channel has no reader.
+            if !tail.is_current(watch) {
+                return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             while let Ok(l) = rx.try_recv() {

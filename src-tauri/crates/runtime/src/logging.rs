@@ -80,6 +80,8 @@ pub const TAIL_KEPT: usize = 2_000;
 pub struct TailInner {
     kept: std::sync::Mutex<std::collections::VecDeque<String>>,
     sender: tokio::sync::broadcast::Sender<String>,
+    /// The latest watch: a page that watches again (a reload) retires the one before.
+    watch: std::sync::atomic::AtomicU64,
 }
 
 impl Default for Tail {
@@ -87,6 +89,7 @@ impl Default for Tail {
         Self(std::sync::Arc::new(TailInner {
             kept: std::sync::Mutex::new(std::collections::VecDeque::with_capacity(TAIL_KEPT)),
             sender: tokio::sync::broadcast::channel(4096).0,
+            watch: std::sync::atomic::AtomicU64::new(0),
         }))
     }
 }
@@ -102,10 +105,21 @@ impl Tail {
         let _ = self.0.sender.send(line);
     }
 
-    /// The kept lines, oldest first, and a receiver of the lines after them.
-    pub fn watch(&self) -> (Vec<String>, tokio::sync::broadcast::Receiver<String>) {
+    /// The kept lines, oldest first, a receiver of the lines after them, and this
+    /// watch's number (see [`is_current`](Self::is_current)).
+    pub fn watch(&self) -> (Vec<String>, tokio::sync::broadcast::Receiver<String>, u64) {
         let kept = self.0.kept.lock().unwrap_or_else(|p| p.into_inner());
-        (kept.iter().cloned().collect(), self.0.sender.subscribe())
+        let n = self
+            .0
+            .watch
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        (kept.iter().cloned().collect(), self.0.sender.subscribe(), n)
+    }
+
+    /// Whether watch `n` is still the latest (one window, one tail).
+    pub fn is_current(&self, n: u64) -> bool {
+        self.0.watch.load(std::sync::atomic::Ordering::SeqCst) == n
     }
 }
 
@@ -209,7 +223,7 @@ mod tests {
     #[test]
     fn the_tail_keeps_the_last_lines_and_reads_their_fields() {
         let tail = Tail::default();
-        let (_, mut rx) = tail.watch();
+        let (_, mut rx, first) = tail.watch();
         for i in 0..TAIL_KEPT + 5 {
             let mut w = tail.make_writer();
             write!(
@@ -219,8 +233,12 @@ mod tests {
             .expect("write");
             writeln!(w).expect("newline");
         }
-        let (kept, _) = tail.watch();
+        let (kept, _, second) = tail.watch();
         assert_eq!(kept.len(), TAIL_KEPT);
+        assert!(
+            tail.is_current(second) && !tail.is_current(first),
+            "a new watch retires the old"
+        );
         assert!(kept[0].contains("\"t5\""), "the oldest went first");
         let first = rx.try_recv().expect("broadcast");
         let l = parse_line(&first);
