@@ -1,7 +1,6 @@
 // The workbench window: open files, see every problem in place, fix them, save.
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useCallback, useEffect, useRef, useState } from "react";
-import { listen } from "@tauri-apps/api/event";
 import { backend, type FileProgress, type FileSummary, type FindingView, type ViewArg } from "./backend";
 import { FixPanel } from "./FixPanel";
 import { MappingEditor } from "./MappingEditor";
@@ -59,7 +58,7 @@ export function App() {
       setLogLines((now) => (first ? batch : [...now, ...batch]).slice(-LOG_LINES_KEPT));
       first = false;
     });
-    const off = listen("sync-close-requested", () => setClosing(true));
+    const off = backend.onCloseDuringSync(() => setClosing(true));
     return () => void off.then((f) => f());
     // Once, at start (sync.resume is a new function every render).
   }, []);

@@ -178,32 +178,33 @@ impl Desk {
             .map_err(RuntimeError::failed)?;
         let now = SystemClock.now_ms();
         let history = History::of(&self.places.state, chosen.name.as_deref());
-        let h = history.clone();
-        let stale = tokio::task::spawn_blocking(move || {
-            h.last_depth_at().is_none_or(|t| now - t >= SAMPLE_EVERY_MS)
+        let depths =
+            <[_; 4]>::try_from(status.queues.iter().map(|q| q.depth).collect::<Vec<_>>()).ok();
+        let state = self.places.state.clone();
+        // One read of the history (and the marker): the last hour, sampled again when
+        // its last depth sample is older than SAMPLE_EVERY_MS.
+        let (lines, interrupted) = tokio::task::spawn_blocking(move || {
+            let mut lines = history.read(now - SHOWN_MS);
+            let last = lines.iter().rev().find(|l| l.depth.is_some()).map(|l| l.t);
+            if let Some(d) = depths.filter(|_| last.is_none_or(|t| now - t >= SAMPLE_EVERY_MS)) {
+                if history.record_depth(now, &d).is_ok() {
+                    lines.push(super::history::Line {
+                        t: now,
+                        depth: Some(d.map(|x| [x.visible, x.in_flight, x.dead])),
+                        work: None,
+                    });
+                }
+            }
+            (lines, super::sync::interrupted(&state))
         })
         .await
         .map_err(RuntimeError::failed)?;
-        if stale {
-            let d = status.queues.iter().map(|q| q.depth).collect::<Vec<_>>();
-            if let Ok(d) = <[_; 4]>::try_from(d) {
-                let h = history.clone();
-                let _ = tokio::task::spawn_blocking(move || h.record_depth(now, &d)).await;
-            }
-        }
-        let h = history.clone();
-        let lines = tokio::task::spawn_blocking(move || h.read(now - SHOWN_MS))
-            .await
-            .map_err(RuntimeError::failed)?;
         let latest = status.runs.iter().find(|r| {
             r.kind == RunKind::Sync && r.counts.get("latency_p50_ms").is_some_and(|&v| v > 0)
         });
         let dead = status.queues.iter().map(|q| q.depth.dead).sum();
         let alert = self.dead_letters_seen(&chosen.label, dead);
-        let state = self.places.state.clone();
-        let interrupted = tokio::task::spawn_blocking(move || super::sync::interrupted(&state))
-            .await
-            .map_err(RuntimeError::failed)?;
+
         Ok(DashboardView {
             alert,
             interrupted,

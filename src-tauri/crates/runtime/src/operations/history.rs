@@ -98,15 +98,6 @@ impl History {
             .collect()
     }
 
-    /// When the last depth sample was taken.
-    pub fn last_depth_at(&self) -> Option<i64> {
-        self.read(0)
-            .iter()
-            .rev()
-            .find(|l| l.depth.is_some())
-            .map(|l| l.t)
-    }
-
     fn compact(&self, now: i64) -> std::io::Result<()> {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let kept = self.read(now - KEPT_MS);
@@ -149,7 +140,8 @@ mod tests {
         assert_eq!(lines[0].depth, Some([[3, 1, 0]; 4]));
         assert_eq!(lines[1].work, Some([[5, 1, 2], [0; 3], [0; 3], [0; 3]]));
         assert_eq!(again.read(1_500).len(), 1);
-        assert_eq!(again.last_depth_at(), Some(1_000));
+        let last_depth = lines.iter().rev().find(|l| l.depth.is_some()).map(|l| l.t);
+        assert_eq!(last_depth, Some(1_000));
         assert!(again.path.ends_with("history/staging_eu.jsonl"));
     }
 }
