@@ -48,8 +48,8 @@ use metasync_engine::config::AwsProfile;
 use metasync_engine::gen::Rng;
 use metasync_engine::ports::faults::FaultyState;
 use metasync_engine::ports::{
-    put_all, Backend, ErrorKind, Expect, Lane, LastError, ManualClock, Outgoing, Record, RecordKey,
-    RecordStatus, Run, Service, Written, MAX_BATCH_BYTES, MAX_ITEM_BYTES,
+    put_all, Backend, ErrorKind, Expect, Lane, LastError, ManualClock, Outgoing, QuotaState,
+    Record, RecordKey, RecordStatus, Run, Service, Written, MAX_BATCH_BYTES, MAX_ITEM_BYTES,
 };
 use metasync_engine::retry::RetryPolicy;
 use metasync_engine::EntityType;
@@ -1015,6 +1015,93 @@ async fn state_put_all_survives_throttling_and_unprocessed_items(h: Harness) {
     assert_eq!(err.kind, metasync_engine::ports::ErrorKind::Throttled);
 }
 
+/// The quota bucket changes only by compare-and-swap, and is not a record: listing
+/// records by status never shows it.
+async fn state_quota_is_swapped_only_from_what_was_read(h: Harness) {
+    let st = h.backend.state.as_ref();
+    let name = "https://media.example.org/api/v1";
+    assert_eq!(st.read_quota(name).await.expect("read"), None);
+    let a = QuotaState {
+        tat_us: 1_000,
+        paused_until_us: 0,
+        version: 1,
+    };
+    let b = QuotaState {
+        tat_us: 2_000,
+        paused_until_us: 5_000,
+        version: 2,
+    };
+    assert!(st.swap_quota(name, None, &a).await.expect("create"));
+    assert!(
+        !st.swap_quota(name, None, &b).await.expect("create again"),
+        "it exists now"
+    );
+    assert!(st.swap_quota(name, Some(&a), &b).await.expect("swap"));
+    assert!(
+        !st.swap_quota(name, Some(&a), &a).await.expect("stale swap"),
+        "a swap from a version no longer there is refused"
+    );
+    assert_eq!(st.read_quota(name).await.expect("read"), Some(b));
+    assert_eq!(st.read_quota("other").await.expect("read"), None);
+    for status in RecordStatus::ALL {
+        let page = st.query(status, None, 100, None).await.expect("query");
+        assert!(page.items.is_empty(), "{status:?}: {:?}", page.items);
+    }
+    assert!(st.list_runs(10).await.expect("runs").is_empty());
+    assert!(st.swap_quota("", None, &a).await.is_err(), "no empty name");
+}
+
+/// Four limiters over one real store, leasing at once: together they keep to the
+/// quota (GCRA's blocks never overlap), at about one write per block.
+async fn state_quota_shared_by_four_limiters_keeps_to_the_rate(h: Harness) {
+    use metasync_engine::ratelimit::SharedQuota;
+    let store: Arc<dyn metasync_engine::ports::QuotaStore> = h.backend.state.clone();
+    let quota = 50.0;
+    let limiters: Vec<Arc<SharedQuota>> = (0..4)
+        .map(|_| Arc::new(SharedQuota::new(store.clone(), "t", quota, 1)))
+        .collect();
+    let start = std::time::Instant::now();
+    let run_for = Duration::from_secs(3);
+    let times = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for q in &limiters {
+        for _ in 0..2 {
+            let (q, times) = (q.clone(), times.clone());
+            tasks.push(tokio::spawn(async move {
+                while start.elapsed() < run_for {
+                    q.wait_turn().await.expect("lease");
+                    times.lock().expect("times").push(start.elapsed());
+                }
+            }));
+        }
+    }
+    for t in tasks {
+        t.await.expect("limiter task");
+    }
+    let mut times = times.lock().expect("times").clone();
+    times.sort();
+    // Permits due in any window of one second, and in the whole run.
+    for (i, t) in times.iter().enumerate() {
+        let in_window = times[i..]
+            .iter()
+            .take_while(|u| u.as_secs_f64() < t.as_secs_f64() + 1.0)
+            .count();
+        assert!(
+            in_window as f64 <= quota + 2.0,
+            "{in_window} permits in the second from {t:?}"
+        );
+    }
+    let (writes, permits): (u64, u64) = limiters
+        .iter()
+        .map(|q| q.stats())
+        .fold((0, 0), |(w, p), s| (w + s.writes, p + s.permits));
+    assert!(permits as f64 <= quota * (start.elapsed().as_secs_f64() + 0.1) + 1.0);
+    assert!(
+        (writes as f64) / (permits as f64) <= 0.5,
+        "{writes} writes for {permits} permits"
+    );
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod on_local {
@@ -1059,6 +1146,8 @@ contract!(
     state_queries_by_status_and_error_code,
     state_keeps_runs_newest_first,
     state_put_all_survives_throttling_and_unprocessed_items,
+    state_quota_is_swapped_only_from_what_was_read,
+    state_quota_shared_by_four_limiters_keeps_to_the_rate,
 );
 
 // ---------------------------------------------------------------------------------
@@ -1149,6 +1238,24 @@ mod local_only {
             inner: Arc<dyn StateStore>,
             /// What the index still shows.
             stale: Record,
+        }
+
+        #[async_trait::async_trait]
+        impl metasync_engine::ports::QuotaStore for LaggingIndex {
+            async fn read_quota(
+                &self,
+                name: &str,
+            ) -> Result<Option<QuotaState>, metasync_engine::ports::StoreError> {
+                self.inner.read_quota(name).await
+            }
+            async fn swap_quota(
+                &self,
+                name: &str,
+                prev: Option<&QuotaState>,
+                next: &QuotaState,
+            ) -> Result<bool, metasync_engine::ports::StoreError> {
+                self.inner.swap_quota(name, prev, next).await
+            }
         }
 
         #[async_trait::async_trait]

@@ -11,9 +11,9 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
 use metasync_engine::gen::Rng;
 use metasync_engine::ports::{
-    check_batch_get, check_batch_put, check_record, jitter_seed, nothing_left, retry_transient,
-    CallCounter, Calls, Expect, LastError, Lease, Page, Record, RecordKey, RecordStatus, Run,
-    Service, StateStore, StoreError, Written,
+    check_batch_get, check_batch_put, check_quota_name, check_record, jitter_seed, nothing_left,
+    retry_transient, CallCounter, Calls, Expect, LastError, Lease, Page, QuotaState, QuotaStore,
+    Record, RecordKey, RecordStatus, Run, Service, StateStore, StoreError, Written,
 };
 use metasync_engine::retry::{drive, judge_rest, RetryPolicy};
 use std::collections::HashMap;
@@ -222,6 +222,71 @@ impl DynamoState {
         .await?;
         let next = cursor_of(out.last_evaluated_key());
         Ok((out.items.unwrap_or_default(), next))
+    }
+}
+
+fn quota_pk(name: &str) -> String {
+    format!("quota#{name}")
+}
+
+/// A quota bucket is an item of its own (`quota#{name}`), outside the status index
+/// (no `gsi1pk`), so record and run queries never see it.
+#[async_trait]
+impl QuotaStore for DynamoState {
+    async fn read_quota(&self, name: &str) -> Result<Option<QuotaState>, StoreError> {
+        check_quota_name("GetItem", name)?;
+        let item = self.get_item(quota_pk(name)).await?;
+        Ok(item.map(|i| QuotaState {
+            tat_us: get_n(&i, "tat_us").unwrap_or(0),
+            paused_until_us: get_n(&i, "paused_until_us").unwrap_or(0),
+            version: get_n(&i, "version").unwrap_or(0),
+        }))
+    }
+
+    async fn swap_quota(
+        &self,
+        name: &str,
+        prev: Option<&QuotaState>,
+        next: &QuotaState,
+    ) -> Result<bool, StoreError> {
+        check_quota_name("PutItem", name)?;
+        let item = Item::from([
+            ("pk".to_string(), s(quota_pk(name))),
+            ("tat_us".to_string(), n(next.tat_us)),
+            ("paused_until_us".to_string(), n(next.paused_until_us)),
+            ("version".to_string(), n(next.version)),
+        ]);
+        let attempts = AtomicU32::new(0);
+        let done = retry_transient(&self.retry, &self.jitter, || async {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            self.calls.add(Service::State, "PutItem");
+            let req = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item.clone()));
+            let req = match prev {
+                None => req.condition_expression("attribute_not_exists(pk)"),
+                Some(p) => req
+                    .condition_expression("version = :v")
+                    .expression_attribute_values(":v", n(p.version)),
+            };
+            match req.send().await {
+                Ok(_) => Ok(true),
+                Err(SdkError::ServiceError(e))
+                    if e.err().is_conditional_check_failed_exception() =>
+                {
+                    Ok(false)
+                }
+                Err(e) => Err(store_error(Service::State, "PutItem", &self.table, e)),
+            }
+        })
+        .await?;
+        // A retry after a lost answer finds its own write: that is success.
+        if !done && attempts.load(Ordering::Relaxed) > 1 {
+            return Ok(self.read_quota(name).await?.as_ref() == Some(next));
+        }
+        Ok(done)
     }
 }
 

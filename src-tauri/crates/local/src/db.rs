@@ -58,6 +58,13 @@ CREATE TABLE IF NOT EXISTS records (
     updated_at    INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS records_status ON records (status, error_code, id);
+-- Shared quota buckets (GCRA), one row per target: see the engine's QuotaStore.
+CREATE TABLE IF NOT EXISTS quotas (
+    name            TEXT PRIMARY KEY,
+    tat_us          INTEGER NOT NULL,
+    paused_until_us INTEGER NOT NULL,
+    version         INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS runs (
     id         TEXT PRIMARY KEY,
     started_at INTEGER NOT NULL,

@@ -3,8 +3,9 @@
 use crate::db::Db;
 use async_trait::async_trait;
 use metasync_engine::ports::{
-    check_batch_get, check_batch_put, check_record, CallCounter, Calls, Expect, LastError, Lease,
-    Page, Record, RecordKey, RecordStatus, Run, Service, StateStore, StoreError, Written,
+    check_batch_get, check_batch_put, check_quota_name, check_record, CallCounter, Calls, Expect,
+    LastError, Lease, Page, QuotaState, QuotaStore, Record, RecordKey, RecordStatus, Run, Service,
+    StateStore, StoreError, Written,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use std::sync::Arc;
@@ -104,6 +105,75 @@ fn get_one(conn: &Connection, id: &str) -> rusqlite::Result<Option<Record>> {
 
 fn bad_run(e: serde_json::Error) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e))
+}
+
+fn version(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// The quota buckets, with the same compare-and-swap as DynamoDB's conditional put
+/// (named after the DynamoDB calls they stand for).
+#[async_trait]
+impl QuotaStore for LocalState {
+    async fn read_quota(&self, name: &str) -> Result<Option<QuotaState>, StoreError> {
+        check_quota_name("GetItem", name)?;
+        let name = name.to_string();
+        self.db
+            .run(&self.calls, Service::State, "GetItem", move |conn| {
+                conn.prepare_cached(
+                    "SELECT tat_us, paused_until_us, version FROM quotas WHERE name = ?1",
+                )?
+                .query_row([name], |r| {
+                    Ok(QuotaState {
+                        tat_us: r.get(0)?,
+                        paused_until_us: r.get(1)?,
+                        version: r.get::<_, i64>(2)?.unsigned_abs(),
+                    })
+                })
+                .optional()
+            })
+            .await
+    }
+
+    async fn swap_quota(
+        &self,
+        name: &str,
+        prev: Option<&QuotaState>,
+        next: &QuotaState,
+    ) -> Result<bool, StoreError> {
+        check_quota_name("PutItem", name)?;
+        let (name, prev, next) = (name.to_string(), prev.copied(), *next);
+        self.db
+            .run(&self.calls, Service::State, "PutItem", move |conn| {
+                let changed = match prev {
+                    None => conn
+                        .prepare_cached(
+                            "INSERT OR IGNORE INTO quotas (name, tat_us, paused_until_us, version)
+                             VALUES (?1, ?2, ?3, ?4)",
+                        )?
+                        .execute(params![
+                            name,
+                            next.tat_us,
+                            next.paused_until_us,
+                            version(next.version)
+                        ])?,
+                    Some(p) => conn
+                        .prepare_cached(
+                            "UPDATE quotas SET tat_us = ?2, paused_until_us = ?3, version = ?4
+                             WHERE name = ?1 AND version = ?5",
+                        )?
+                        .execute(params![
+                            name,
+                            next.tat_us,
+                            next.paused_until_us,
+                            version(next.version),
+                            version(p.version)
+                        ])?,
+                };
+                Ok(changed == 1)
+            })
+            .await
+    }
 }
 
 #[async_trait]

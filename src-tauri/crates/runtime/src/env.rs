@@ -5,8 +5,8 @@
 use metasync_catalog_client::credentials::{self, CredentialsError, Kind, Source};
 use metasync_catalog_client::AnyTarget;
 use metasync_engine::config::{self, AwsProfile, BackendProfile, TargetProfile};
-use metasync_engine::ports::Backend;
-use metasync_engine::ratelimit::RateLimiter;
+use metasync_engine::ports::{Backend, QuotaStore};
+use metasync_engine::ratelimit::{RateLimiter, SharedQuota};
 use metasync_engine::retry::RetryPolicy;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -164,7 +164,7 @@ impl Env {
             )));
         };
         if let Some(c) = &self.credentials {
-            return connect_with(&target, c, Source::Environment);
+            return connect_with(&target, c, Source::Environment, self.shared_quota(&target));
         }
         let name = self.chosen.name.clone().unwrap_or_default();
         // The keychain client blocks: keep it off the async workers.
@@ -181,18 +181,36 @@ impl Env {
             "target credentials from {}",
             source.as_str()
         );
-        connect_with(&target, &creds, source)
+        connect_with(&target, &creds, source, self.shared_quota(&target))
+    }
+
+    /// With a known quota, this profile's consumers share it through the state store
+    /// with every other consumer of the same target (other desktops, the CLI, the
+    /// Lambda consumers): one bucket per target URL.
+    pub fn shared_quota(&self, target: &TargetProfile) -> Option<Arc<SharedQuota>> {
+        let quota = target.limiter.quota?;
+        let store: Arc<dyn QuotaStore> = self.backend.state.clone();
+        Some(Arc::new(SharedQuota::new(
+            store,
+            target.url.clone(),
+            quota,
+            target.limiter.burst,
+        )))
     }
 }
 
-/// A target client of a validated profile with explicit credentials (the demo's
-/// in-process sandbox, tests).
+/// A target client of a validated profile with explicit credentials, its limiter
+/// drawing from `shared` when given.
 pub fn connect_with(
     target: &TargetProfile,
     creds: &credentials::Credentials,
     source: Source,
+    shared: Option<Arc<SharedQuota>>,
 ) -> Result<Connected, RuntimeError> {
-    let limiter = Arc::new(RateLimiter::new(target.limiter));
+    let limiter = Arc::new(match shared {
+        Some(q) => RateLimiter::with_shared(target.limiter, q),
+        None => RateLimiter::new(target.limiter),
+    });
     let client = metasync_catalog_client::connect(target, creds, Some(limiter.clone()))
         .map_err(RuntimeError::unusable)?;
     Ok(Connected {

@@ -3,8 +3,8 @@
 //! of them is tested against both adapter sets.
 
 use super::{
-    Calls, ErrorKind, Expect, Page, Record, RecordKey, RecordStatus, Run, Service, StateStore,
-    StoreError, Written,
+    Calls, ErrorKind, Expect, Page, QuotaState, QuotaStore, Record, RecordKey, RecordStatus, Run,
+    Service, StateStore, StoreError, Written,
 };
 use async_trait::async_trait;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -52,6 +52,23 @@ impl FaultyState {
             ));
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl QuotaStore for FaultyState {
+    async fn read_quota(&self, name: &str) -> Result<Option<QuotaState>, StoreError> {
+        self.throttled("GetItem")?;
+        self.inner.read_quota(name).await
+    }
+    async fn swap_quota(
+        &self,
+        name: &str,
+        prev: Option<&QuotaState>,
+        next: &QuotaState,
+    ) -> Result<bool, StoreError> {
+        self.throttled("PutItem")?;
+        self.inner.swap_quota(name, prev, next).await
     }
 }
 

@@ -10,6 +10,7 @@ mod calls;
 pub mod faults;
 mod objects;
 mod queue;
+mod quota;
 mod state;
 pub mod target;
 
@@ -20,6 +21,7 @@ pub use queue::{
     Depth, Lane, Outgoing, PackError, Queue, Receipt, Received, SendFailure, MAX_BATCH_BYTES,
     MAX_BATCH_ENTRIES, MAX_ID_CHARS, MAX_LONG_POLL, MAX_RECEIVE,
 };
+pub use quota::{check_quota_name, QuotaState, QuotaStore, MAX_QUOTA_NAME};
 pub use state::{
     check_batch, check_batch_get, check_batch_put, check_record, put_all, Expect, LastError, Lease,
     Page, Record, RecordKey, RecordStatus, Run, RunKind, StateStore, Written, MAX_BATCH_GET,

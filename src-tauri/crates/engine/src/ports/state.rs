@@ -185,7 +185,9 @@ pub struct Run {
 }
 
 #[async_trait]
-pub trait StateStore: Send + Sync {
+/// Every state store also keeps the shared quota buckets ([`super::QuotaStore`]): the
+/// limiter of every consumer of a target reads the same table.
+pub trait StateStore: super::QuotaStore + Send + Sync {
     async fn get(&self, key: &RecordKey) -> Result<Option<Record>, StoreError>;
 
     /// The records among up to [`MAX_BATCH_GET`] keys, sorted by key (absent keys are left out; keys

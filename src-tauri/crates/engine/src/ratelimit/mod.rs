@@ -3,9 +3,17 @@
 //! probes upward until the target pushes back (additive increase, multiplicative
 //! decrease). Retry-After and rate-limit headers pause it outright.
 //!
-//! Time is tokio's, so tests run on paused time.
+//! Time is tokio's, so tests run on paused time. With a [`SharedQuota`], every consumer
+//! of the target (other processes, other hosts) also draws from one bucket in the
+//! state store, so together they keep to the quota.
 
-use std::sync::Mutex;
+mod shared;
+
+pub use shared::{
+    decide, wall_clock, Decision, MicrosClock, QuotaStats, SharedQuota, LEASE_SECONDS, MAX_AHEAD,
+};
+
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -75,6 +83,7 @@ pub struct RateLimiter {
     cfg: LimiterConfig,
     state: Mutex<State>,
     in_flight: tokio::sync::Semaphore,
+    shared: Option<Arc<SharedQuota>>,
 }
 
 /// A call's place among those in flight; dropping it frees the place.
@@ -98,7 +107,21 @@ impl RateLimiter {
                 last_decrease: None,
                 last_increase: now,
             }),
+            shared: None,
         }
+    }
+
+    /// A limiter that also keeps to a quota shared with other consumers.
+    pub fn with_shared(cfg: LimiterConfig, shared: Arc<SharedQuota>) -> Self {
+        Self {
+            shared: Some(shared),
+            ..Self::new(cfg)
+        }
+    }
+
+    /// The shared quota's figures, when there is one.
+    pub fn shared_stats(&self) -> Option<QuotaStats> {
+        self.shared.as_ref().map(|s| s.stats())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -134,6 +157,13 @@ impl RateLimiter {
         let permit = self.in_flight.acquire().await.ok();
         let at = self.reserve();
         tokio::time::sleep_until(at).await;
+        if let Some(shared) = &self.shared {
+            if let Err(e) = shared.wait_turn().await {
+                // Paced here alone until the store answers again: a 429 then slows
+                // this consumer down, as it would without the shared quota.
+                tracing::warn!(stage = "limiter", error = %e, "the shared quota could not be read; pacing this consumer alone");
+            }
+        }
         Permit(permit)
     }
 
@@ -160,6 +190,9 @@ impl RateLimiter {
         }
         if let Some(wait) = retry_after {
             self.pause(&mut s, now + wait);
+            if let Some(shared) = &self.shared {
+                shared.pause(wait);
+            }
         }
     }
 
@@ -173,6 +206,9 @@ impl RateLimiter {
         let mut s = self.lock();
         if remaining == 0 {
             self.pause(&mut s, now + reset);
+            if let Some(shared) = &self.shared {
+                shared.pause(reset);
+            }
         } else if !reset.is_zero() {
             let sustainable = remaining as f64 / reset.as_secs_f64();
             s.rate = s.rate.min(sustainable.max(self.cfg.min_rate));
