@@ -11,6 +11,7 @@ mod shared;
 
 pub use shared::{
     decide, wall_clock, Decision, MicrosClock, QuotaStats, SharedQuota, LEASE_SECONDS, MAX_AHEAD,
+    MIN_LATE_SLOTS,
 };
 
 use std::sync::{Arc, Mutex};
@@ -116,6 +117,14 @@ impl RateLimiter {
         Self {
             shared: Some(shared),
             ..Self::new(cfg)
+        }
+    }
+
+    /// The caller is about to make about `calls` calls: a shared quota leases no more
+    /// than that (see [`SharedQuota::expect`]).
+    pub fn expect_calls(&self, calls: u64) {
+        if let Some(s) = &self.shared {
+            s.expect(calls);
         }
     }
 

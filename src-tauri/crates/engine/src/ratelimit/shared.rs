@@ -24,6 +24,12 @@ pub const LEASE_SECONDS: f64 = 0.15;
 /// first, so the bucket never holds a long backlog of promised permits.
 pub const MAX_AHEAD: Duration = Duration::from_secs(2);
 
+/// How late a permit may still be used, in slots: the quota's burst tolerance (a
+/// call sent late is overtaken by calls of later slots, which the target's own GCRA
+/// absorbs only within its tolerance), and at least this many. Past it, the rest of
+/// the block is dropped, never saved up for a burst.
+pub const MIN_LATE_SLOTS: u32 = 2;
+
 /// Microseconds since the Unix epoch.
 pub type MicrosClock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
@@ -122,6 +128,10 @@ pub struct SharedQuota {
     local: tokio::sync::Mutex<Block>,
     /// A Retry-After heard here, not yet written to the bucket.
     pause_until_us: AtomicI64,
+    /// Calls this consumer still expects to make (0: unknown). A lease takes no more
+    /// than that, so a block never outlives the batch it was leased for (its unused
+    /// permits would be lost time for every consumer).
+    demand: AtomicU64,
     counters: Counters,
 }
 
@@ -167,6 +177,7 @@ impl SharedQuota {
             clock,
             local: tokio::sync::Mutex::new(Block::default()),
             pause_until_us: AtomicI64::new(0),
+            demand: AtomicU64::new(0),
             counters: Counters::default(),
         }
     }
@@ -188,6 +199,11 @@ impl SharedQuota {
         self.block
     }
 
+    /// This consumer is about to make about `calls` calls (a batch's records).
+    pub fn expect(&self, calls: u64) {
+        self.demand.store(calls, Ordering::SeqCst);
+    }
+
     /// The target said wait `for`: every consumer waits, from its next lease.
     pub fn pause(&self, wait: Duration) {
         let until = (self.clock)() + i64::try_from(wait.as_micros()).unwrap_or(i64::MAX / 2);
@@ -204,14 +220,25 @@ impl SharedQuota {
                 self.drop_block(&mut b);
             }
             let now = (self.clock)();
-            if b.left > 0 && b.next_us < now - self.interval_us {
-                // Its time has passed: spending it now would be a burst on top of
-                // the other consumers' blocks.
-                self.drop_block(&mut b);
+            let late =
+                self.interval_us * i64::from(self.burst.saturating_sub(1).max(MIN_LATE_SLOTS));
+            while b.left > 0 && b.next_us < now - late {
+                // Long past: spending it now would be a burst on top of the other
+                // consumers' slots. Only the slots that are too late go.
+                b.next_us += self.interval_us;
+                b.left -= 1;
+                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
             }
             if b.left == 0 {
-                *b = self.lease().await?;
+                let want = match self.demand.load(Ordering::SeqCst) {
+                    0 => self.block,
+                    d => self.block.min(u32::try_from(d).unwrap_or(u32::MAX)),
+                };
+                *b = self.lease(want).await?;
             }
+            let _ = self
+                .demand
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |d| d.checked_sub(1));
             let at = b.next_us;
             b.next_us += self.interval_us;
             b.left -= 1;
@@ -246,11 +273,11 @@ impl SharedQuota {
         Ok(done)
     }
 
-    async fn lease(&self) -> Result<Block, StoreError> {
+    async fn lease(&self, n: u32) -> Result<Block, StoreError> {
         loop {
             let cur = self.read().await?;
             let now = (self.clock)();
-            match decide(cur.as_ref(), now, self.block, self.interval_us, self.burst) {
+            match decide(cur.as_ref(), now, n, self.interval_us, self.burst) {
                 Decision::WaitUntil(t) => {
                     tokio::time::sleep(Duration::from_micros((t - now).unsigned_abs())).await;
                 }
@@ -259,9 +286,13 @@ impl SharedQuota {
                         self.counters.blocks.fetch_add(1, Ordering::Relaxed);
                         return Ok(Block {
                             next_us: start,
-                            left: self.block,
+                            left: n,
                         });
                     }
+                    // Another consumer leased at the same instant: step aside for a
+                    // moment, so the two do not collide again.
+                    let pause = (now.unsigned_abs() % 7 + 1) * 1_000;
+                    tokio::time::sleep(Duration::from_micros(pause)).await;
                 }
             }
         }
