@@ -11,15 +11,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-fn code(o: &Output) -> i32 {
+pub(crate) fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
 }
 
-fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn json(o: &Output) -> Value {
+pub(crate) fn json(o: &Output) -> Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
         panic!(
             "not JSON ({e}): {}\n{}",
@@ -37,17 +37,19 @@ fn command(args: &[&str], vars: &[(&str, &str)]) -> Command {
 
 /// Where the pipeline keeps its queues and state.
 #[derive(Clone, Copy)]
-enum Store {
+pub(crate) enum Store {
     Local,
     /// moto, started by this test binary.
     Aws,
 }
 
-struct World {
-    _rt: tokio::runtime::Runtime,
-    sandbox: Sandbox,
-    dir: tempfile::TempDir,
-    files: Vec<PathBuf>,
+pub(crate) struct World {
+    pub(crate) _rt: tokio::runtime::Runtime,
+    pub(crate) sandbox: Sandbox,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) files: Vec<PathBuf>,
+    /// The moto resources of an aws world.
+    pub(crate) aws: Option<metasync_engine::config::AwsProfile>,
 }
 
 const VARS: [(&str, &str); 6] = [
@@ -62,7 +64,7 @@ const VARS: [(&str, &str); 6] = [
 
 /// The sandbox with a PBS key: the pipeline tests create shows as PBS would (a
 /// station's key is tested on its own).
-fn pbs() -> Config {
+pub(crate) fn pbs() -> Config {
     Config {
         access: Access::Full,
         ..Config::default()
@@ -70,25 +72,40 @@ fn pbs() -> Config {
 }
 
 impl World {
-    fn new(store: Store, cfg: Config, shows: u32, invalid_ratio: f64) -> Self {
+    pub(crate) fn new(store: Store, cfg: Config, shows: u32, invalid_ratio: f64) -> Self {
+        Self::new_with(store, cfg, shows, invalid_ratio, 5)
+    }
+
+    /// With the queues' receive count before the dead-letter queue.
+    pub(crate) fn new_with(
+        store: Store,
+        cfg: Config,
+        shows: u32,
+        invalid_ratio: f64,
+        max_receives: u32,
+    ) -> Self {
         let sandbox_access = cfg.access;
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         let sandbox = rt.block_on(Sandbox::start(cfg, 0)).expect("sandbox");
         let dir = tempfile::tempdir().expect("tempdir");
+        let mut aws = None;
         let backend = match store {
             Store::Local => format!(
                 "data_dir = {:?}\n",
                 dir.path().join("data").display().to_string()
             ),
             Store::Aws => {
-                let p = super::moto_profile();
-                format!(
-                    "backend = \"aws\"\nregion = \"us-east-1\"\nendpoint_url = {:?}\nbucket = {:?}\ntable = {:?}\nqueue_prefix = {:?}\nmax_receive_count = 5\n",
-                    p.endpoint_url.unwrap_or_default(),
+                let mut p = super::moto_profile();
+                p.max_receive_count = max_receives;
+                let text = format!(
+                    "backend = \"aws\"\nregion = \"us-east-1\"\nendpoint_url = {:?}\nbucket = {:?}\ntable = {:?}\nqueue_prefix = {:?}\nmax_receive_count = {max_receives}\n",
+                    p.endpoint_url.clone().unwrap_or_default(),
                     p.bucket,
                     p.table,
                     p.queue_prefix,
-                )
+                );
+                aws = Some(p);
+                text
             }
         };
         let access = match sandbox_access {
@@ -130,6 +147,7 @@ impl World {
             sandbox,
             dir,
             files,
+            aws,
         };
         if matches!(store, Store::Aws) {
             let o = w.run(&["infra", "up"]);
@@ -157,7 +175,7 @@ impl World {
             .expect("spawn metasync")
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.command(args).output().expect("run metasync")
     }
 
@@ -175,7 +193,7 @@ impl World {
         json(&o)
     }
 
-    fn catalog(&self) -> Vec<Value> {
+    pub(crate) fn catalog(&self) -> Vec<Value> {
         self.sandbox.catalog()["objects"]
             .as_array()
             .cloned()
@@ -183,7 +201,7 @@ impl World {
     }
 }
 
-fn n(v: &Value, k: &str) -> u64 {
+pub(crate) fn n(v: &Value, k: &str) -> u64 {
     v[k].as_u64()
         .unwrap_or_else(|| panic!("{k} missing in {v}"))
 }
@@ -223,7 +241,7 @@ fn show_titles(path: &Path) -> BTreeMap<String, String> {
 /// right parent, with every attribute as the pipeline sends it; records in `failed`
 /// are absent, and the target holds nothing else. The expected attributes come from
 /// planning the same files against an empty state (all valid records are `new`).
-fn assert_catalog_is_the_input(w: &World, failed: &BTreeSet<String>) {
+pub(crate) fn assert_catalog_is_the_input(w: &World, failed: &BTreeSet<String>) {
     use metasync_engine::pipeline::plan::{plan, Action, PlanOptions};
     use metasync_engine::pipeline::record::CanonicalRecord;
     let empty = tempfile::tempdir().expect("tempdir");
@@ -232,6 +250,7 @@ fn assert_catalog_is_the_input(w: &World, failed: &BTreeSet<String>) {
     let opts = PlanOptions {
         validate: Default::default(),
         keep_rejected: false,
+        parents_elsewhere: None,
         access: Default::default(),
     };
     w._rt
@@ -325,7 +344,7 @@ fn assert_catalog_is_the_input(w: &World, failed: &BTreeSet<String>) {
 }
 
 /// The records in triage, as `type#key`.
-fn failed_records(w: &World) -> BTreeSet<String> {
+pub(crate) fn failed_records(w: &World) -> BTreeSet<String> {
     let f = json(&w.run(&["failures", "list", "--format", "json"]));
     f.as_array()
         .expect("groups")

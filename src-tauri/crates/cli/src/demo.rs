@@ -248,6 +248,7 @@ async fn demo(args: &Args) -> Result<(), String> {
         wait: true,
         concurrency: metasync_engine::pipeline::consume::DEFAULT_CONCURRENCY,
         who: who(),
+        parents_elsewhere: None,
     };
     let bar = Bar::new();
     let progress = |p: Progress| bar.progress(p);

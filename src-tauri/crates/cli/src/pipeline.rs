@@ -405,6 +405,7 @@ pub fn sync(args: SyncArgs) -> u8 {
         wait: !args.no_wait,
         concurrency: args.concurrency,
         who: who(),
+        parents_elsewhere: None,
     };
     let (format, yes) = (args.common.format, args.yes);
     with_env(&args.common, async |env| {

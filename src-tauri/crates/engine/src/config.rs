@@ -80,6 +80,7 @@ struct RawProfile {
     queue_prefix: Option<String>,
     kms_key_id: Option<String>,
     max_receive_count: Option<u32>,
+    consumers: Option<Consumers>,
     target: Option<RawTarget>,
 }
 
@@ -88,6 +89,17 @@ struct RawProfile {
 enum BackendKind {
     Local,
     Aws,
+}
+
+/// Who works an aws profile's queues.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Consumers {
+    /// This process (the desktop, `metasync sync`, `metasync work`).
+    #[default]
+    Here,
+    /// The deployed Lambda consumers (deploy/template.yaml): a sync only enqueues.
+    Lambda,
 }
 
 /// Where a profile keeps objects, queues and state.
@@ -118,6 +130,8 @@ pub struct AwsProfile {
     pub kms_key_id: Option<String>,
     /// Receives before a message moves to its dead-letter queue.
     pub max_receive_count: u32,
+    /// Who works the queues.
+    pub consumers: Consumers,
 }
 
 impl AwsProfile {
@@ -397,6 +411,7 @@ fn backend(
             ("table", p.table.is_some()),
             ("queue_prefix", p.queue_prefix.is_some()),
             ("kms_key_id", p.kms_key_id.is_some()),
+            ("consumers", p.consumers.is_some()),
         ];
         if let Some((name, _)) = aws_only.iter().find(|(_, set)| *set) {
             return Err(field(
@@ -486,6 +501,7 @@ fn backend(
         queue_prefix,
         kms_key_id: p.kms_key_id.clone(),
         max_receive_count,
+        consumers: p.consumers.unwrap_or_default(),
     }))
 }
 
@@ -593,6 +609,20 @@ mod tests {
             "cat-episode-dlq.fifo"
         );
         assert_eq!(a.max_receive_count, 3);
+        assert_eq!(a.consumers, Consumers::Here);
+        let lambda = format!("{aws}consumers = \"lambda\"\n");
+        let BackendProfile::Aws(a) = parse(&lambda, "p")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .backend
+        else {
+            panic!("not aws")
+        };
+        assert_eq!(a.consumers, Consumers::Lambda);
+        assert!(
+            error("[profiles.p]\nconsumers = \"lambda\"\n").contains("consumers"),
+            "a local profile has no Lambda consumers"
+        );
+        assert!(error(&format!("{aws}consumers = \"elsewhere\"\n")).contains("consumers"));
     }
 
     #[test]

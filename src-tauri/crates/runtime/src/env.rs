@@ -145,6 +145,15 @@ impl Env {
         self.chosen.name.as_deref().unwrap_or("")
     }
 
+    /// Whether this process works the queues (else the deployed Lambda consumers do,
+    /// and a sync only enqueues: `consumers = "lambda"`).
+    pub fn consumers_here(&self) -> bool {
+        !matches!(
+            &self.chosen.backend,
+            BackendProfile::Aws(a) if a.consumers == config::Consumers::Lambda
+        )
+    }
+
     /// What the profile's target credentials may write (everything without a target).
     pub fn access(&self) -> metasync_engine::target::Access {
         self.chosen
@@ -246,16 +255,28 @@ pub async fn open(chosen: Chosen) -> Result<Env, RuntimeError> {
         }
         BackendProfile::Aws(profile) => {
             let clients = aws_clients(chosen.name.as_deref(), profile).await?;
-            let retry = RetryPolicy::from_env().map_err(RuntimeError::unusable)?;
-            let backend = metasync_aws::backend(&clients, profile, retry);
-            Ok(Env {
-                chosen,
-                backend,
-                data_dir: local_dir(None).ok(),
-                credentials: None,
-            })
+            open_aws(chosen, &clients)
         }
     }
+}
+
+/// Open an aws profile's stores through clients the caller built (the Lambda
+/// handlers: the function's role; tests: an emulator's keys).
+pub fn open_aws(chosen: Chosen, clients: &metasync_aws::Clients) -> Result<Env, RuntimeError> {
+    let BackendProfile::Aws(profile) = &chosen.backend else {
+        return Err(RuntimeError::Unusable(format!(
+            "{} is not an aws profile",
+            chosen.label
+        )));
+    };
+    let retry = RetryPolicy::from_env().map_err(RuntimeError::unusable)?;
+    let backend = metasync_aws::backend(clients, profile, retry);
+    Ok(Env {
+        chosen,
+        backend,
+        data_dir: local_dir(None).ok(),
+        credentials: None,
+    })
 }
 
 /// The SDK clients of an aws profile: with the profile's AWS keys from the OS keychain

@@ -58,6 +58,7 @@ pub async fn plan_with(
         validate,
         keep_rejected: false,
         access: env.access(),
+        parents_elsewhere: None,
     };
     let mut records = Vec::new();
     let mut truncated = false;
@@ -101,6 +102,10 @@ pub struct SyncRequest {
     pub wait: bool,
     pub concurrency: usize,
     pub who: String,
+    /// Parents in other files, maybe synced later (the deployed ingest: one file per
+    /// event, the rest of its upload folder holds these).
+    #[serde(skip)]
+    pub parents_elsewhere: Option<std::sync::Arc<std::collections::HashSet<RecordKey>>>,
 }
 
 fn worker_config(target: &Connected, concurrency: usize, who: &str) -> WorkerConfig {
@@ -140,16 +145,25 @@ pub async fn sync_with(
     progress: &(dyn Fn(Progress) + Send + Sync),
 ) -> Result<SyncReport, RuntimeError> {
     let target = env.connect().await?;
+    let wait = req.wait && env.consumers_here();
+    if req.wait && !wait {
+        tracing::info!(
+            stage = "sync",
+            profile = env.profile_name(),
+            "the profile's consumers run in AWS Lambda: this sync only enqueues"
+        );
+    }
     let opts = SyncOptions {
         batch_size: req.batch_size,
         limit: req.limit,
         rank_by: req.rank_by.clone(),
-        wait: req.wait,
+        wait,
         who: req.who.clone(),
         profile: env.profile_name().to_string(),
         validate,
         worker: worker_config(&target, req.concurrency, &req.who),
         cancel,
+        parents_elsewhere: req.parents_elsewhere.clone(),
     };
     engine_sync::sync(
         &env.backend,
@@ -297,7 +311,7 @@ pub async fn failures_retry(
             failures::TriageError::Store(s) => RuntimeError::failed(s),
             other => RuntimeError::unusable(other),
         })?;
-    let report = if wait {
+    let report = if wait && env.consumers_here() {
         let req = WorkRequest {
             concurrency: 4,
             until_empty: true,

@@ -56,6 +56,10 @@ pub struct WorkerConfig {
     /// What the target's credentials may write: objects of a type they may not create
     /// are looked up, never created; changes they may not make fail without a call.
     pub access: Access,
+    /// Records of one message worked side by side. A worker that receives many groups
+    /// at once keeps 1; a Lambda consumer, which works its batch in order, uses more
+    /// to keep up with its share of the quota.
+    pub records_at_once: usize,
 }
 
 impl Default for WorkerConfig {
@@ -67,6 +71,7 @@ impl Default for WorkerConfig {
             wait: Duration::from_secs(1),
             retry: RetryPolicy::default(),
             access: Access::default(),
+            records_at_once: 1,
         }
     }
 }
@@ -293,6 +298,85 @@ impl<'a, T: Target> Worker<'a, T> {
         Ok(())
     }
 
+    /// Work a batch another poller received, in its order, as an AWS Lambda SQS FIFO
+    /// consumer must: at the first message not resolved, stop; that message and every
+    /// later one are reported, and nothing is deleted here (the event source mapping
+    /// deletes the rest). The unresolved message stays hidden for its backoff; the
+    /// later ones, never tried, are made visible again at once (a later message of the
+    /// same group still waits behind it: SQS FIFO holds a group while one of its
+    /// messages is in flight). "When using FIFO queues, your function should stop
+    /// processing messages after the first failure and return all failed and
+    /// unprocessed messages in batchItemFailures" (AWS Lambda developer guide, "Handling
+    /// errors for an SQS event source", partial batch responses).
+    pub async fn work_in_order(&self, queue: &dyn Queue, msgs: &[Received]) -> InOrder {
+        let mut parsed: Vec<Option<Message>> = Vec::with_capacity(msgs.len());
+        for m in msgs {
+            parsed.push(serde_json::from_str::<Message>(&m.body).ok());
+        }
+        let keys: Vec<RecordKey> = parsed
+            .iter()
+            .flatten()
+            .flat_map(|b| b.records.iter().map(|r| r.record.record_key()))
+            .collect();
+        let mut states: HashMap<RecordKey, Record> = HashMap::new();
+        let mut stopped = None;
+        for chunk in keys.chunks(MAX_BATCH_GET) {
+            let mut chunk = chunk.to_vec();
+            chunk.sort();
+            chunk.dedup();
+            match self.backend.state.batch_get(&chunk).await {
+                Ok(found) => states.extend(found.into_iter().map(|r| (r.key.clone(), r))),
+                Err(e) => {
+                    stopped = Some(WorkerError::Store(e));
+                    break;
+                }
+            }
+        }
+        // Every record of the batch is about one call: the shared quota's leases fit
+        // the batch instead of outliving it.
+        self.limiter.expect_calls(keys.len() as u64);
+        let mut first_failed = if stopped.is_some() { 0 } else { msgs.len() };
+        for (i, (m, body)) in msgs.iter().zip(&parsed).enumerate() {
+            if first_failed < msgs.len() {
+                break;
+            }
+            let Some(body) = body else {
+                // Not ours to read: it goes round until the queue's redrive moves it to
+                // the dead-letter queue, where the drainer files it for staff.
+                tracing::warn!(stage = "consume", batch = %m.message_id, "unreadable message body; left for the dead-letter queue");
+                first_failed = i;
+                break;
+            };
+            match self.work_message(m, body, &states).await {
+                Ok(None) => {}
+                Ok(Some(later)) => {
+                    if let Err(e) =
+                        unless_stale(queue.change_visibility(&m.receipt, later.after).await)
+                    {
+                        tracing::warn!(stage = "consume", batch = %m.message_id, error = %e, "could not push the message's visibility out; it comes back after the queue's timeout");
+                    }
+                    first_failed = i;
+                }
+                Err(e) => {
+                    stopped = Some(e);
+                    first_failed = i;
+                }
+            }
+        }
+        for m in msgs.iter().skip(first_failed + 1) {
+            // Never tried: back at once (behind its group's unresolved head, if any).
+            let _ = queue.change_visibility(&m.receipt, Duration::ZERO).await;
+        }
+        InOrder {
+            failed: msgs
+                .iter()
+                .skip(first_failed)
+                .map(|m| m.message_id.clone())
+                .collect(),
+            stopped,
+        }
+    }
+
     /// `None`: every record resolved, delete the message.
     async fn work_message(
         &self,
@@ -301,14 +385,17 @@ impl<'a, T: Target> Worker<'a, T> {
         states: &HashMap<RecordKey, Record>,
     ) -> Result<Option<Later>, WorkerError> {
         let mut later: Option<Later> = None;
-        for qr in &body.records {
+        // The records of one message are different records (one lane of one type):
+        // nothing orders them among themselves, so they may go side by side.
+        for chunk in body.records.chunks(self.cfg.records_at_once.max(1)) {
             self.auth_stopped()?;
-            let key = qr.record.record_key();
-            let prior = states.get(&key);
-            let may_exist = m.receive_count > 1 || qr.may_exist;
-            match self.work_record(&body.run_id, qr, prior, may_exist).await? {
-                Ok(()) => {}
-                Err(l) => {
+            let work = chunk.iter().map(|qr| {
+                let prior = states.get(&qr.record.record_key());
+                let may_exist = m.receive_count > 1 || qr.may_exist;
+                self.work_record(&body.run_id, qr, prior, may_exist, m.receive_count)
+            });
+            for r in join_all(work).await {
+                if let Err(l) = r? {
                     let after = later.as_ref().map_or(l.after, |x| x.after.max(l.after));
                     later = Some(Later { after });
                 }
@@ -372,6 +459,7 @@ impl<'a, T: Target> Worker<'a, T> {
         qr: &QueuedRecord,
         prior: Option<&Record>,
         may_exist: bool,
+        receive_count: u32,
     ) -> Result<Result<(), Later>, WorkerError> {
         let rec = &qr.record;
         let key = rec.record_key();
@@ -404,11 +492,13 @@ impl<'a, T: Target> Worker<'a, T> {
                     return Ok(Ok(()));
                 }
                 Err(_) => {
-                    // The parent is on its way (another queue): come back later.
+                    // The parent is on its way (another queue): come back later, a
+                    // little later each time (consumers of all types run at once on
+                    // Lambda, and the parent's queue may be long).
                     let after = self
                         .cfg
                         .retry
-                        .backoff(1, self.unit())
+                        .backoff(receive_count.max(1), self.unit())
                         .max(Duration::from_secs(1));
                     return Ok(Err(Later { after }));
                 }
@@ -659,6 +749,15 @@ impl<'a, T: Target> Worker<'a, T> {
 }
 
 use crate::ports::Clock;
+
+/// What [`Worker::work_in_order`] left: the messages to report as failures (the first
+/// unresolved one and every later one, in order), and the error that stopped the batch
+/// if one did (a store that cannot be reached, refused credentials).
+#[derive(Debug)]
+pub struct InOrder {
+    pub failed: Vec<String>,
+    pub stopped: Option<WorkerError>,
+}
 
 /// The receive loops of one queue.
 struct Loops {

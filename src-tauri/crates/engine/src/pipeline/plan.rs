@@ -82,6 +82,11 @@ pub struct PlanOptions {
     pub keep_rejected: bool,
     /// What the target's credentials may write.
     pub access: crate::target::Access,
+    /// Parents that come in other files, maybe later (the deployed ingest takes one
+    /// uploaded file per event; the other files of its upload folder hold these): a
+    /// record whose parent is here is planned as usual, not blocked, and its consumer
+    /// waits for the parent.
+    pub parents_elsewhere: Option<std::sync::Arc<std::collections::HashSet<RecordKey>>>,
 }
 
 /// A planned record handed to the caller (the sync enqueues `new` and `changed`).
@@ -208,6 +213,7 @@ pub async fn plan(
     let mut planner = Planner {
         state_empty: state_is_empty(state).await?,
         access: opts.access,
+        parents_elsewhere: opts.parents_elsewhere.clone(),
         ..Planner::default()
     };
     let mut chunk: Vec<CanonicalRecord> = Vec::with_capacity(MAX_BATCH_GET);
@@ -259,6 +265,7 @@ async fn state_is_empty(state: &dyn StateStore) -> Result<bool, StoreError> {
 #[derive(Default)]
 struct Planner {
     access: crate::target::Access,
+    parents_elsewhere: Option<std::sync::Arc<std::collections::HashSet<RecordKey>>>,
     /// The state held no record when the plan began: nothing to read.
     state_empty: bool,
     counts: PlanCounts,
@@ -311,7 +318,12 @@ impl Planner {
             let prior = found.get(&key);
             let hash = record.hash();
             let missing = parent.filter(|p| {
-                !self.is_coming(p) && !self.parent_synced.get(p).copied().unwrap_or(false)
+                !self
+                    .parents_elsewhere
+                    .as_ref()
+                    .is_some_and(|e| e.contains(p))
+                    && !self.is_coming(p)
+                    && !self.parent_synced.get(p).copied().unwrap_or(false)
             });
             let mut diff = Vec::new();
             let action = if missing.is_some() {

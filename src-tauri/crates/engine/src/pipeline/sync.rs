@@ -50,6 +50,8 @@ pub struct SyncOptions {
     pub validate: validate::Options,
     pub worker: WorkerConfig,
     pub cancel: Cancel,
+    /// See [`PlanOptions::parents_elsewhere`].
+    pub parents_elsewhere: Option<std::sync::Arc<std::collections::HashSet<RecordKey>>>,
 }
 
 /// What the caller sees while a sync runs.
@@ -181,6 +183,7 @@ pub async fn sync<T: Target>(
         validate: opts.validate.clone(),
         keep_rejected: true,
         access: opts.worker.access,
+        parents_elsewhere: opts.parents_elsewhere.clone(),
     };
     let planned = plan(paths, &popts, backend.state.as_ref(), |p| {
         if matches!(p.action, Action::Blocked | Action::NotWritable) {

@@ -256,6 +256,7 @@ async fn a_cancelled_sync_sends_nothing_more_and_says_what_it_left() {
         wait: true,
         concurrency: 4,
         who: "test".into(),
+        parents_elsewhere: None,
     };
     let report = ops::sync_with(&env, &req, Default::default(), cancel, &|_| {})
         .await
@@ -371,6 +372,7 @@ async fn production_asks_for_its_name_and_an_interrupted_sync_resumes() {
         wait: false,
         concurrency: 4,
         who: crate::env::who(),
+        parents_elsewhere: None,
     };
     let started_at_ms = metasync_engine::ports::Clock::now_ms(&metasync_engine::ports::SystemClock);
     let m = Interrupted {

@@ -397,6 +397,7 @@ impl Desk {
                 wait: true,
                 concurrency: DEFAULT_CONCURRENCY,
                 who: who(),
+                parents_elsewhere: None,
             };
             let m2 = Arc::clone(&monitor);
             let report = ops::sync_with(&env, &req, validate, cancel.clone(), &move |p| {
