@@ -11,7 +11,7 @@ APT_PACKAGES := build-essential pkg-config libssl-dev libwebkit2gtk-4.1-dev libg
 	xvfb xauth dbus-x11 webkit2gtk-driver gnome-keyring libsecret-tools \
 	gcc-mingw-w64-x86-64
 
-.PHONY: bench-workbench demo app test deps apt node ui uitest bindings tools moto lint unit windows keychain desktop bench bench-window bench-target bench-local bench-sync fuzz clean
+.PHONY: bench-workbench demo app test deps apt node ui uitest bindings tools moto lint unit windows keychain desktop deploy-lint lambda bench bench-window bench-target bench-local bench-sync bench-quota fuzz clean
 
 # The AWS emulator the contract suite runs against (tests start and stop it themselves
 # on a free loopback port). Pinned: the suite's notes list where this moto differs
@@ -38,7 +38,7 @@ app: apt node ui
 	$(CARGO) build -p metasync-desktop
 	./target/debug/metasync-desktop $(FILES)
 
-test: deps lint uitest unit windows keychain desktop
+test: deps lint deploy-lint uitest unit windows keychain desktop
 	@echo "make test: all passed"
 
 deps: apt node ui tools moto
@@ -82,9 +82,37 @@ moto:
 	  .venv/bin/pip install -q --disable-pip-version-check "moto[server]==$(MOTO_VERSION)"; \
 	fi
 
+# The Lambda build links no keychain and no desktop library (its dependency tree, as
+# `make lambda` resolves it).
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	@! $(CARGO) tree -q -p metasync-lambda -e normal --prefix none | grep -iE '^(keyring|secret-service|tauri|gtk|webkit2gtk|wry) ' \
+	  || { echo "metasync-lambda links a keychain or desktop library"; exit 1; }
+
+# The SAM template, offline: `sam validate --lint`, then cfn-lint on the CloudFormation
+# aws-sam-translator makes of it (pinned in their own venv, .venv-sam; ~45 s the first
+# time, ~6 s after).
+deploy-lint:
+	bash deploy/lint.sh
+
+# The Lambda functions' one binary for arm64 (provided.al2023), where `sam build`
+# (deploy/function/Makefile) reads it: target/lambda/metasync-lambda/bootstrap.
+# cargo-lambda and zig come pinned from PyPI into .venv-lambda. A release build of the
+# AWS SDK for another architecture: minutes, so not part of `make test` (which builds
+# the handlers natively, in debug, with the other tests).
+CARGO_LAMBDA_VERSION := 1.9.2
+ZIGLANG_VERSION := 0.13.0
+LAMBDA_TARGET := aarch64-unknown-linux-gnu
+lambda:
+	@if ! .venv-lambda/bin/cargo-lambda --version 2>/dev/null | grep -q "$(CARGO_LAMBDA_VERSION)" || \
+	    ! .venv-lambda/bin/python -c 'import importlib.metadata as m, sys; sys.exit(m.version("ziglang") != "$(ZIGLANG_VERSION)")' 2>/dev/null; then \
+	  python3 -m venv .venv-lambda && \
+	  .venv-lambda/bin/pip install -q --disable-pip-version-check "cargo-lambda==$(CARGO_LAMBDA_VERSION)" "ziglang==$(ZIGLANG_VERSION)"; \
+	fi
+	@rustup target list --installed | grep -qx $(LAMBDA_TARGET) || rustup target add $(LAMBDA_TARGET)
+	PATH="$(CURDIR)/.venv-lambda/bin:$$PATH" cargo lambda build --release --arm64 -p metasync-lambda
+	@ls -l target/lambda/metasync-lambda/bootstrap
 
 # The desktop's test hook for every debug test build, so `cargo test` and the window
 # test's build resolve one feature set. `cargo test` never builds the desktop package
@@ -153,6 +181,12 @@ bench-workbench:
 # 20,000 records uniform and skewed, calls per record, a 1M-record plan's memory (~6 min).
 bench-sync:
 	python3 scripts/bench_sync.py
+
+# Eight Lambda consumers (through the harness, moto and the sandbox) against a target
+# quota of 100/s for 60 s: no 429, at least 95/s, state-store writes per permit (~2 min).
+bench-quota: moto
+	METASYNC_QUOTA_SECONDS=60 METASYNC_QUOTA_MIN_RATE=95 $(CARGO) test -q $(TEST_FEATURES) \
+	  -p metasync-cli --test contract -- lambda::eight --nocapture
 
 # Not part of `make test`. The toolchain is stable; RUSTC_BOOTSTRAP lets cargo-fuzz
 # pass its sanitizer flags.

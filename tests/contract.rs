@@ -61,6 +61,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+mod lambda;
 mod pipeline;
 
 const MAX_RECEIVES: u32 = 2;
@@ -177,6 +178,7 @@ fn moto_profile() -> AwsProfile {
         queue_prefix: format!("metasync-{tag}"),
         kms_key_id: None,
         max_receive_count: MAX_RECEIVES,
+        consumers: Default::default(),
     }
 }
 
@@ -2610,6 +2612,28 @@ mod desk_on_aws {
             [("changed since".to_string(), 1), ("synced".to_string(), 3)].into(),
             "{detail:?}"
         );
+        // Every call the desktop made (sync, dashboard, triage, runs) is one the policy
+        // `metasync deploy print-policy` prints allows, on that resource.
+        use metasync_engine::ports::Service;
+        use metasync_runtime::policy::{allows, desktop_policy, iam_action};
+        let policy = desktop_policy(&profiles.chosen().expect("chosen"), None).expect("policy");
+        let calls = env.backend.calls();
+        assert!(calls.total() > 0);
+        for c in calls.iter() {
+            let action = iam_action(c.service, c.operation)
+                .unwrap_or_else(|| panic!("{:?} {} has no IAM action", c.service, c.operation));
+            let resource = match (c.service, action) {
+                (Service::Objects, "s3:ListBucket") => p.bucket.clone(),
+                (Service::Objects, _) => format!("{}/*", p.bucket),
+                (Service::Queue, _) => ".fifo".to_string(),
+                (Service::State, "dynamodb:Query") => format!("table/{}/index/by_status", p.table),
+                (Service::State, _) => format!("table/{}", p.table),
+            };
+            assert!(
+                allows(&policy, action, &resource),
+                "{action} on {resource} is not in the policy"
+            );
+        }
         infra(&profiles.chosen().expect("chosen"), InfraAction::Down)
             .await
             .expect("infra down");

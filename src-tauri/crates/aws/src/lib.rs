@@ -10,6 +10,8 @@ mod dynamo;
 mod error;
 pub mod infra;
 mod s3;
+#[cfg(feature = "secrets")]
+pub mod secrets;
 mod sqs;
 
 pub use dynamo::DynamoState;
@@ -45,6 +47,8 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// The loaded configuration, for clients built later (Secrets Manager).
+    pub config: aws_config::SdkConfig,
 }
 
 /// An access key pair given explicitly (from the keychain, or an emulator's dummy
@@ -115,6 +119,7 @@ impl Clients {
             s3: aws_sdk_s3::Client::from_conf(s3),
             sqs: aws_sdk_sqs::Client::new(&conf),
             dynamodb: aws_sdk_dynamodb::Client::new(&conf),
+            config: conf,
         })
     }
 }

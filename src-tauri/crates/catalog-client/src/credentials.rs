@@ -1,6 +1,8 @@
 //! Credentials in the OS keychain (Secret Service on Linux, Keychain on macOS,
 //! Credential Manager on Windows): a profile's target key and secret, and optionally
-//! its AWS access key pair. They are never written to a file by Metasync.
+//! its AWS access key pair. They are never written to a file by Metasync. Without the
+//! `keychain` feature (the Lambda build) the keychain is absent and only the
+//! environment's credentials, or the caller's, are used.
 
 use crate::Secret;
 
@@ -43,7 +45,9 @@ pub struct Credentials {
     pub secret: Secret,
 }
 
-fn entry(profile: &str, kind: Kind, what: &str) -> Result<keyring::Entry, CredentialsError> {
+/// The keychain account of one part of a profile's credentials, the profile name
+/// checked first.
+fn account(profile: &str, kind: Kind, what: &str) -> Result<String, CredentialsError> {
     let ok = !profile.is_empty()
         && profile
             .bytes()
@@ -51,19 +55,64 @@ fn entry(profile: &str, kind: Kind, what: &str) -> Result<keyring::Entry, Creden
     if !ok {
         return Err(CredentialsError::BadProfile(profile.to_string()));
     }
-    keyring::Entry::new(
-        SERVICE,
-        &format!("{profile}/{}-{what}", kind.account_prefix()),
-    )
-    .map_err(|e| CredentialsError::Keychain(e.to_string()))
+    Ok(format!("{profile}/{}-{what}", kind.account_prefix()))
+}
+
+/// The OS keychain, through `keyring`.
+#[cfg(feature = "keychain")]
+mod keychain {
+    use super::{CredentialsError, SERVICE};
+
+    fn entry(account: &str) -> Result<keyring::Entry, CredentialsError> {
+        keyring::Entry::new(SERVICE, account).map_err(|e| CredentialsError::Keychain(e.to_string()))
+    }
+
+    pub fn get(account: &str) -> Result<Option<String>, CredentialsError> {
+        match entry(account)?.get_password() {
+            Ok(v) => Ok(Some(v)),
+            Err(keyring::Error::NoEntry) => Ok(None),
+            Err(e) => Err(CredentialsError::Keychain(e.to_string())),
+        }
+    }
+
+    pub fn set(account: &str, value: &str) -> Result<(), CredentialsError> {
+        entry(account)?
+            .set_password(value)
+            .map_err(|e| CredentialsError::Keychain(e.to_string()))
+    }
+
+    /// `false` when there was nothing to delete.
+    pub fn delete(account: &str) -> Result<bool, CredentialsError> {
+        match entry(account)?.delete_credential() {
+            Ok(()) => Ok(true),
+            Err(keyring::Error::NoEntry) => Ok(false),
+            Err(e) => Err(CredentialsError::Keychain(e.to_string())),
+        }
+    }
+}
+
+/// A build without the keychain (the Lambda handlers: secrets come from Secrets
+/// Manager there): every keychain call says so, and the environment still works.
+#[cfg(not(feature = "keychain"))]
+mod keychain {
+    use super::CredentialsError;
+
+    fn absent() -> CredentialsError {
+        CredentialsError::Keychain("this build has no OS keychain".into())
+    }
+    pub fn get(_: &str) -> Result<Option<String>, CredentialsError> {
+        Err(absent())
+    }
+    pub fn set(_: &str, _: &str) -> Result<(), CredentialsError> {
+        Err(absent())
+    }
+    pub fn delete(_: &str) -> Result<bool, CredentialsError> {
+        Err(absent())
+    }
 }
 
 fn read(profile: &str, kind: Kind, what: &str) -> Result<Option<Secret>, CredentialsError> {
-    match entry(profile, kind, what)?.get_password() {
-        Ok(v) => Ok(Some(Secret::new(v))),
-        Err(keyring::Error::NoEntry) => Ok(None),
-        Err(e) => Err(CredentialsError::Keychain(e.to_string())),
-    }
+    Ok(keychain::get(&account(profile, kind, what)?)?.map(Secret::new))
 }
 
 /// The profile's credentials of this kind, if both parts are set.
@@ -134,9 +183,7 @@ pub fn is_set(profile: &str, kind: Kind) -> Result<bool, CredentialsError> {
 
 pub fn store(profile: &str, kind: Kind, credentials: &Credentials) -> Result<(), CredentialsError> {
     for (what, value) in [("key", &credentials.key), ("secret", &credentials.secret)] {
-        entry(profile, kind, what)?
-            .set_password(value.expose())
-            .map_err(|e| CredentialsError::Keychain(e.to_string()))?;
+        keychain::set(&account(profile, kind, what)?, value.expose())?;
     }
     Ok(())
 }
@@ -145,11 +192,7 @@ pub fn store(profile: &str, kind: Kind, credentials: &Credentials) -> Result<(),
 pub fn delete(profile: &str, kind: Kind) -> Result<bool, CredentialsError> {
     let mut removed = false;
     for what in ["key", "secret"] {
-        match entry(profile, kind, what)?.delete_credential() {
-            Ok(()) => removed = true,
-            Err(keyring::Error::NoEntry) => {}
-            Err(e) => return Err(CredentialsError::Keychain(e.to_string())),
-        }
+        removed |= keychain::delete(&account(profile, kind, what)?)?;
     }
     Ok(removed)
 }
@@ -163,7 +206,7 @@ mod tests {
         for bad in ["", "a b", "../x", "prod/target"] {
             assert!(
                 matches!(
-                    entry(bad, Kind::Aws, "key"),
+                    account(bad, Kind::Aws, "key"),
                     Err(CredentialsError::BadProfile(_))
                 ),
                 "{bad:?}"

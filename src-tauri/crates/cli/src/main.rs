@@ -4,6 +4,7 @@
 mod backend;
 mod credentials;
 mod demo;
+mod deploy;
 mod gen;
 mod infra;
 mod output;
@@ -54,6 +55,8 @@ enum Command {
     Failures(pipeline::FailuresArgs),
     /// The whole pipeline on the embedded backend against an in-process sandbox.
     Demo(demo::Args),
+    /// The deployed side (deploy/template.yaml): what a desktop user needs.
+    Deploy(deploy::Args),
 }
 
 /// Exit codes: 0 all good, 1 findings, 2 unusable input or configuration.
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
         Command::Ingest(args) => pipeline::ingest(args),
         Command::Failures(args) => pipeline::failures(args),
         Command::Demo(args) => demo::run(args),
+        Command::Deploy(args) => deploy::run(args),
     };
     ExitCode::from(code)
 }

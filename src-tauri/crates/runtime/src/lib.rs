@@ -1,14 +1,16 @@
-//! The one layer every surface calls — the `metasync` CLI, the desktop app and (later)
-//! the Lambda handlers: a profile becomes a backend, a target client and credentials;
+//! The one layer every surface calls — the `metasync` CLI, the desktop app and the
+//! Lambda handlers ([`deployed`]): a profile becomes a backend, a target client and credentials;
 //! validate, plan, sync, work, triage and status are functions whose inputs and outputs
 //! are plain serializable types, with progress as a callback. Surfaces parse arguments
 //! and print; the work happens in the engine.
 
+pub mod deployed;
 mod env;
 pub mod infra;
 pub mod logging;
 pub mod operations;
 mod ops;
+pub mod policy;
 pub mod settings;
 pub mod workbench;
 

@@ -31,7 +31,16 @@ pub fn init(dir: Option<&Path>, verbosity: u8) -> LogGuard {
     LogGuard(guard)
 }
 
-/// The log's JSON lines (the file's and the live tail's: one format, one filter).
+/// The same JSON lines on stdout, and nothing else: AWS Lambda sends a function's
+/// stdout to CloudWatch Logs, where its JSON log format keeps each line's fields.
+pub fn init_stdout_json() {
+    let _ = tracing_subscriber::registry()
+        .with(json_layer(std::io::stdout))
+        .try_init();
+}
+
+/// The log's JSON lines (the file's, the live tail's and Lambda's: one format, one
+/// filter).
 fn json_layer<S, W>(writer: W) -> impl Layer<S>
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
