@@ -185,8 +185,8 @@ bench-sync:
 # Eight Lambda consumers (through the harness, moto and the sandbox) against a target
 # quota of 100/s for 60 s: no 429, at least 95/s, state-store writes per permit (~2 min).
 bench-quota: moto
-	METASYNC_QUOTA_SECONDS=60 METASYNC_QUOTA_MIN_RATE=95 $(CARGO) test -q $(TEST_FEATURES) \
-	  -p metasync-cli --test contract -- lambda::eight --nocapture
+	METASYNC_QUOTA_SECONDS=60 METASYNC_QUOTA_MIN_RATE=95 $(CARGO) test -q --workspace $(TEST_FEATURES) \
+	  --test contract -- lambda::eight --nocapture
 
 # Not part of `make test`. The toolchain is stable; RUSTC_BOOTSTRAP lets cargo-fuzz
 # pass its sanitizer flags.

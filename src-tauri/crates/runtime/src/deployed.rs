@@ -263,7 +263,14 @@ pub struct Deployed {
     pub deployment: Deployment,
     pub env: Env,
     target: tokio::sync::OnceCell<Connected>,
+    /// Target ids of parents this process has seen, kept between invocations (a
+    /// record's target id never changes once set): a parent is read once per process,
+    /// not once per batch. Bounded: cleared when it grows past [`MAX_KNOWN_IDS`].
+    known: std::sync::Mutex<Vec<(RecordKey, String)>>,
 }
+
+/// Target ids a consumer process keeps between invocations.
+pub const MAX_KNOWN_IDS: usize = 200_000;
 
 impl Deployed {
     /// Open the stores with the clients given (the function's role, or an emulator's
@@ -280,6 +287,7 @@ impl Deployed {
             deployment,
             env,
             target: tokio::sync::OnceCell::new(),
+            known: std::sync::Mutex::default(),
         })
     }
 
@@ -536,8 +544,20 @@ impl Deployed {
             cfg,
             &on_event,
         );
+        worker.know(
+            self.known
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .cloned(),
+        );
         let queue = self.env.backend.queue(entity).as_ref();
         let done = worker.work_in_order(queue, msgs).await;
+        let mut known = worker.known();
+        if known.len() > MAX_KNOWN_IDS {
+            known.clear();
+        }
+        *self.known.lock().unwrap_or_else(|e| e.into_inner()) = known;
         if let Some(e) = &done.stopped {
             tracing::error!(stage = "consume", entity = entity.as_str(), error = %e, reported = done.failed.len(), "batch stopped early; the rest comes back");
         }

@@ -146,6 +146,17 @@ impl<'a, T: Target> Worker<'a, T> {
             .extend(ids);
     }
 
+    /// Every target id this worker knows now (parents it synced or read), for a caller
+    /// that keeps them across workers (a Lambda process, invocation after invocation).
+    pub fn known(&self) -> Vec<(RecordKey, String)> {
+        self.ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     /// Stop receiving; messages in hand are finished.
     pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::SeqCst);

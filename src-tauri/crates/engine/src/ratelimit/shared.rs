@@ -30,6 +30,9 @@ pub const MAX_AHEAD: Duration = Duration::from_secs(2);
 /// the block is dropped, never saved up for a burst.
 pub const MIN_LATE_SLOTS: u32 = 2;
 
+/// The demand of a consumer that never said what it expects.
+const UNKNOWN: u64 = u64::MAX;
+
 /// Microseconds since the Unix epoch.
 pub type MicrosClock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
@@ -128,9 +131,10 @@ pub struct SharedQuota {
     local: tokio::sync::Mutex<Block>,
     /// A Retry-After heard here, not yet written to the bucket.
     pause_until_us: AtomicI64,
-    /// Calls this consumer still expects to make (0: unknown). A lease takes no more
-    /// than that, so a block never outlives the batch it was leased for (its unused
-    /// permits would be lost time for every consumer).
+    /// Calls this consumer still expects to make ([`UNKNOWN`]: no idea). A lease takes
+    /// no more than that, so a block never outlives the batch it was leased for (its
+    /// unused permits would be lost time for every consumer); past the estimate
+    /// (lookups, retries), leases are small.
     demand: AtomicU64,
     counters: Counters,
 }
@@ -177,7 +181,7 @@ impl SharedQuota {
             clock,
             local: tokio::sync::Mutex::new(Block::default()),
             pause_until_us: AtomicI64::new(0),
-            demand: AtomicU64::new(0),
+            demand: AtomicU64::new(UNKNOWN),
             counters: Counters::default(),
         }
     }
@@ -231,14 +235,17 @@ impl SharedQuota {
             }
             if b.left == 0 {
                 let want = match self.demand.load(Ordering::SeqCst) {
-                    0 => self.block,
+                    UNKNOWN => self.block,
+                    0 => (self.block / 4).max(1),
                     d => self.block.min(u32::try_from(d).unwrap_or(u32::MAX)),
                 };
                 *b = self.lease(want).await?;
             }
             let _ = self
                 .demand
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |d| d.checked_sub(1));
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |d| {
+                    (d != UNKNOWN).then(|| d.saturating_sub(1))
+                });
             let at = b.next_us;
             b.next_us += self.interval_us;
             b.left -= 1;
