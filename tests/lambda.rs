@@ -5,8 +5,8 @@
 //! SQS delivers it, calls the consumer and deletes what it did not report, and a
 //! schedule calls the drain.
 
-use super::pipeline::{assert_catalog_is_the_input, failed_records, pbs, Store, World};
-use super::{moto_keys, moto_profile};
+use super::pipeline::{assert_catalog_is_the_input, failed_records, faulty, pbs, Store, World};
+use super::{moto_heavy, moto_keys, moto_profile};
 use metasync_aws::Clients;
 use metasync_engine::config::AwsProfile;
 use metasync_engine::pipeline::enqueue::{messages, QueuedRecord};
@@ -31,6 +31,8 @@ struct Stack {
     clients: Clients,
     secret: String,
     target_url: String,
+    /// Settings every function of this stack gets on top of the template's.
+    extra: Vec<(String, String)>,
 }
 
 impl Stack {
@@ -52,6 +54,7 @@ impl Stack {
             aws,
             clients,
             target_url,
+            extra: Vec::new(),
         }
     }
 
@@ -87,6 +90,7 @@ impl Stack {
         if let Some(e) = entity {
             v.insert("METASYNC_ENTITY".into(), e.as_str().into());
         }
+        v.extend(self.extra.iter().cloned());
         v
     }
 
@@ -324,15 +328,10 @@ fn sum(reports: &[serde_json::Value], k: &str) -> u64 {
 /// once. Every row ends synced, rejected or failed, nothing twice in the target.
 #[test]
 fn the_lambda_path_conserves_20000_records_under_faults_with_4_consumers_per_type() {
+    let _alone = moto_heavy();
     let w = World::new_with(
         Store::Aws,
-        Config {
-            fail_rate: 0.05,
-            reset_rate: 0.01,
-            timeout_rate: 0.005,
-            hang: Duration::from_millis(1500),
-            ..pbs()
-        },
+        faulty(),
         250,
         0.03,
         // Children wait for parents consumed at the same time: room for the waits.
@@ -522,6 +521,7 @@ fn a_batch_whose_second_of_three_fails_reports_the_second_and_the_third() {
 /// and holds it to at least 95/s; here it is printed).
 #[test]
 fn eight_consumers_share_a_quota_of_100_per_second_without_a_429() {
+    let _alone = moto_heavy();
     let seconds: u64 = std::env::var("METASYNC_QUOTA_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -624,4 +624,210 @@ fn eight_consumers_share_a_quota_of_100_per_second_without_a_429() {
     if let Some(min) = min_rate {
         assert!(rate >= min, "{rate:.1}/s, goal {min}/s");
     }
+}
+
+/// The daily refresh re-reads the export: unchanged files land nothing and record no
+/// run; an edited one sends only its changed record. A file that is not a catalog CSV
+/// lands in bronze with its errors beside it and a run that says why; keys outside
+/// `incoming/` and errors CSVs are left alone.
+#[test]
+fn refresh_sends_only_what_changed_and_an_unusable_upload_leaves_its_errors() {
+    let w = World::new_with(Store::Aws, pbs(), 2, 0.0, 20);
+    let aws = w.aws.clone().expect("aws");
+    let url = format!("{}/api/v1", w.sandbox.url());
+    let rt = &w._rt;
+    rt.block_on(async {
+        let mut stack = Stack::new(aws, url).await;
+        // A known quota: the consumers go at once instead of probing up from 5/s, so
+        // the children's waits for their parents stay short.
+        stack.extra = vec![("METASYNC_TARGET_QUOTA".into(), "500".into())];
+        let ingest = stack.function("ingest", None).await;
+        let first = upload_and_ingest(&stack, &ingest, &w.files, "export").await;
+        let rows = sum(&first, "rows");
+        assert!(rows > 50, "{first:?}");
+        consume_until_empty(&stack, 1, Duration::from_secs(300)).await;
+        let objects = ingest.env.backend.objects.as_ref();
+        let landed = objects.list("bronze/").await.expect("list").len();
+        let runs = ingest
+            .env
+            .backend
+            .state
+            .list_runs(100)
+            .await
+            .expect("runs")
+            .len();
+        let requests = w.sandbox.stats().requests;
+
+        let refresh = stack.function("refresh", None).await;
+        let out = on_schedule(&refresh).await.expect("refresh");
+        let files = out["files"].as_array().expect("files");
+        assert_eq!(files.len(), 4, "{out}");
+        assert!(files.iter().all(|f| f["outcome"] == "unchanged"), "{out}");
+        assert_eq!(objects.list("bronze/").await.expect("list").len(), landed);
+        assert_eq!(
+            ingest
+                .env
+                .backend
+                .state
+                .list_runs(100)
+                .await
+                .expect("runs")
+                .len(),
+            runs,
+            "no run for a refresh that changed nothing"
+        );
+        assert_eq!(w.sandbox.stats().requests, requests, "no call at all");
+
+        // One episode's title edited in the export: the refresh sends that record.
+        let episodes = &w.files[2];
+        let text = std::fs::read_to_string(episodes).expect("episodes");
+        let mut r = csv::Reader::from_reader(text.as_bytes());
+        let h = r.headers().expect("header").clone();
+        let title = h.iter().position(|c| c == "title").expect("title");
+        let mut out_csv = csv::Writer::from_writer(Vec::new());
+        out_csv.write_record(&h).expect("header");
+        for (i, rec) in r.records().enumerate() {
+            let mut rec: Vec<String> = rec.expect("row").iter().map(String::from).collect();
+            if i == 0 {
+                rec[title] = "A title edited after the first sync".into();
+            }
+            out_csv.write_record(&rec).expect("row");
+        }
+        let edited = out_csv.into_inner().expect("csv");
+        objects
+            .put("incoming/export/episodes.csv", edited, "text/csv")
+            .await
+            .expect("upload");
+        let out = on_schedule(&refresh).await.expect("refresh");
+        let files = out["files"].as_array().expect("files");
+        let sent: Vec<&serde_json::Value> = files
+            .iter()
+            .filter(|f| f["outcome"] == "enqueued")
+            .collect();
+        assert_eq!(sent.len(), 1, "{out}");
+        assert_eq!(sent[0]["key"], "incoming/export/episodes.csv");
+        assert_eq!(sent[0]["enqueued"], 1, "{out}");
+        consume_until_empty(&stack, 1, Duration::from_secs(300)).await;
+        assert!(
+            w.catalog()
+                .iter()
+                .any(|o| o["attributes"]["title"] == "A title edited after the first sync"),
+            "the edit reached the target"
+        );
+        assert_eq!(w.sandbox.stats().duplicates, 0);
+
+        // Not a catalog CSV: bronze, its errors beside it, a run that says why.
+        let key = "incoming/odd/Notes from the desk.csv";
+        objects
+            .put(key, b"hello,world\n1,2\n".to_vec(), "text/csv")
+            .await
+            .expect("upload");
+        let out = on_s3(&ingest, s3_event(&stack.aws.bucket, key, 16))
+            .await
+            .expect("ingest");
+        let r = serde_json::to_value(&out[0]).expect("report");
+        assert_eq!(r["outcome"], "unusable", "{r}");
+        assert_eq!(r["key"], key, "the key decoded from the event: {r}");
+        let bronze = r["landed"]["bronze"][0].as_str().expect("bronze");
+        let errors = r["errors_csv"].as_str().expect("errors");
+        assert!(bronze.starts_with("bronze/unusable/"), "{bronze}");
+        assert_eq!(
+            errors.trim_end_matches(".errors.csv"),
+            bronze.trim_end_matches(".csv"),
+            "beside it"
+        );
+        let body = objects.get(errors).await.expect("get").expect("errors csv");
+        let text = String::from_utf8_lossy(&body.body);
+        assert!(text.starts_with("file,problem\n"), "{text}");
+        assert!(text.contains(key), "{text}");
+        let run_id = r["run_id"].as_str().expect("run");
+        let run = ingest
+            .env
+            .backend
+            .state
+            .get_run(run_id)
+            .await
+            .expect("get run")
+            .expect("the run is on record");
+        assert!(
+            run.note
+                .as_deref()
+                .is_some_and(|n| n.contains("was not synced")),
+            "{run:?}"
+        );
+        // Keys the ingest leaves alone.
+        for other in [
+            "rejected/x.csv",
+            "incoming/odd/a.errors.csv",
+            "incoming/readme.txt",
+        ] {
+            let out = on_s3(&ingest, s3_event(&stack.aws.bucket, other, 1))
+                .await
+                .expect("ingest");
+            let outcome = out.first().map(|r| r.outcome);
+            assert!(
+                matches!(outcome, None | Some("skipped")),
+                "{other}: {outcome:?}"
+            );
+        }
+    });
+}
+
+/// The same record in two messages of one group, handed out in one batch (a file
+/// uploaded twice, or the same show in two files): the second is decided on what the
+/// first wrote. Created once, then brought up to the second's content.
+#[test]
+fn a_record_twice_in_one_batch_is_created_once() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let sandbox = Sandbox::start(pbs(), 0).await.expect("sandbox");
+        let mut aws = moto_profile();
+        aws.max_receive_count = 5;
+        let c = Clients::new(&aws, Some(moto_keys()))
+            .await
+            .expect("clients");
+        metasync_aws::infra::up(&c, &aws)
+            .await
+            .expect("infra on moto");
+        let stack = Stack::new(aws, format!("{}/api/v1", sandbox.url())).await;
+        let d = stack.function("consume", Some(EntityType::Show)).await;
+        let show = |title: &str| CanonicalRecord {
+            entity: EntityType::Show,
+            key: "S1".into(),
+            fields: BTreeMap::from([
+                ("show_key".to_string(), "S1".to_string()),
+                ("slug".to_string(), "owls".to_string()),
+                ("title".to_string(), title.to_string()),
+            ]),
+        };
+        let q = d.env.backend.queue(EntityType::Show);
+        for (run, title) in [("r1", "Owls"), ("r2", "Owls at Night")] {
+            let r = show(title);
+            let queued = vec![QueuedRecord {
+                hash: r.hash(),
+                record: r,
+                changed: Vec::new(),
+                may_exist: false,
+            }];
+            for mut m in messages(run, queued, 1) {
+                m.group_id = "g".into();
+                assert!(q.send_batch(&[m]).await.expect("send").is_empty());
+            }
+        }
+        let msgs = q
+            .receive(Lane::Main, MAX_RECEIVE, VISIBILITY, Duration::from_secs(1))
+            .await
+            .expect("receive");
+        assert_eq!(msgs.len(), 2, "both messages of the group in one batch");
+        let resp = on_sqs(&d, EntityType::Show, sqs_event(q.name(), &msgs)).await;
+        assert!(resp.batch_item_failures.is_empty(), "{resp:?}");
+        let stats = sandbox.stats();
+        assert_eq!(stats.duplicates, 0, "{stats:?}");
+        assert_eq!(stats.objects.get("show"), Some(&1), "{stats:?}");
+        let shows = sandbox.catalog()["objects"].clone();
+        assert_eq!(
+            shows[0]["attributes"]["title"], "Owls at Night",
+            "the second message's content: {shows}"
+        );
+    });
 }

@@ -240,6 +240,7 @@ impl QuotaStore for DynamoState {
             tat_us: get_n(&i, "tat_us").unwrap_or(0),
             paused_until_us: get_n(&i, "paused_until_us").unwrap_or(0),
             version: get_n(&i, "version").unwrap_or(0),
+            writer: get_n(&i, "writer").unwrap_or(0),
         }))
     }
 
@@ -255,6 +256,7 @@ impl QuotaStore for DynamoState {
             ("tat_us".to_string(), n(next.tat_us)),
             ("paused_until_us".to_string(), n(next.paused_until_us)),
             ("version".to_string(), n(next.version)),
+            ("writer".to_string(), n(next.writer)),
         ]);
         let attempts = AtomicU32::new(0);
         let done = retry_transient(&self.retry, &self.jitter, || async {

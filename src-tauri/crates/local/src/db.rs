@@ -63,7 +63,8 @@ CREATE TABLE IF NOT EXISTS quotas (
     name            TEXT PRIMARY KEY,
     tat_us          INTEGER NOT NULL,
     paused_until_us INTEGER NOT NULL,
-    version         INTEGER NOT NULL
+    version         INTEGER NOT NULL,
+    writer          INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS runs (
     id         TEXT PRIMARY KEY,

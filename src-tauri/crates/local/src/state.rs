@@ -121,13 +121,14 @@ impl QuotaStore for LocalState {
         self.db
             .run(&self.calls, Service::State, "GetItem", move |conn| {
                 conn.prepare_cached(
-                    "SELECT tat_us, paused_until_us, version FROM quotas WHERE name = ?1",
+                    "SELECT tat_us, paused_until_us, version, writer FROM quotas WHERE name = ?1",
                 )?
                 .query_row([name], |r| {
                     Ok(QuotaState {
                         tat_us: r.get(0)?,
                         paused_until_us: r.get(1)?,
                         version: r.get::<_, i64>(2)?.unsigned_abs(),
+                        writer: r.get::<_, i64>(3)? as u64,
                     })
                 })
                 .optional()
@@ -148,18 +149,19 @@ impl QuotaStore for LocalState {
                 let changed = match prev {
                     None => conn
                         .prepare_cached(
-                            "INSERT OR IGNORE INTO quotas (name, tat_us, paused_until_us, version)
-                             VALUES (?1, ?2, ?3, ?4)",
+                            "INSERT OR IGNORE INTO quotas (name, tat_us, paused_until_us, version, writer)
+                             VALUES (?1, ?2, ?3, ?4, ?5)",
                         )?
                         .execute(params![
                             name,
                             next.tat_us,
                             next.paused_until_us,
-                            version(next.version)
+                            version(next.version),
+                            next.writer as i64
                         ])?,
                     Some(p) => conn
                         .prepare_cached(
-                            "UPDATE quotas SET tat_us = ?2, paused_until_us = ?3, version = ?4
+                            "UPDATE quotas SET tat_us = ?2, paused_until_us = ?3, version = ?4, writer = ?6
                              WHERE name = ?1 AND version = ?5",
                         )?
                         .execute(params![
@@ -167,7 +169,8 @@ impl QuotaStore for LocalState {
                             next.tat_us,
                             next.paused_until_us,
                             version(next.version),
-                            version(p.version)
+                            version(p.version),
+                            next.writer as i64
                         ])?,
                 };
                 Ok(changed == 1)

@@ -231,7 +231,8 @@ fn is_catalog_csv(key: &str) -> bool {
 pub struct IngestReport {
     pub key: String,
     /// `enqueued`, `unusable` (nothing sent; its errors CSV beside its bronze file),
-    /// or `skipped` (not a CSV under the incoming prefix).
+    /// `unchanged` (a refresh found nothing to send: nothing landed, no run), or
+    /// `skipped` (not a catalog CSV).
     pub outcome: &'static str,
     pub run_id: Option<String>,
     pub rows: u64,
@@ -311,6 +312,18 @@ impl Deployed {
 
     /// Validate, land and enqueue one uploaded object (its key decoded already).
     pub async fn ingest(&self, key: &str) -> Result<IngestReport, RuntimeError> {
+        self.ingest_as(key, false).await
+    }
+
+    /// [`ingest`](Self::ingest); with `only_if_changed` (the refresh), a file whose
+    /// records are all unchanged (or that is not a catalog CSV: it was reported when it
+    /// was uploaded) lands nothing and records no run, so a daily refresh of the same
+    /// exports does not copy them into bronze and silver every day.
+    async fn ingest_as(
+        &self,
+        key: &str,
+        only_if_changed: bool,
+    ) -> Result<IngestReport, RuntimeError> {
         let skipped = |why: &str| {
             tracing::info!(stage = "ingest", key, "{why}; skipped");
             IngestReport {
@@ -343,7 +356,46 @@ impl Deployed {
         let path = dir.join(name);
         let result = async {
             std::fs::write(&path, &object.body).map_err(RuntimeError::failed)?;
-            let elsewhere = self.folder_parents(key, &path, &dir).await?;
+            let elsewhere = std::sync::Arc::new(self.folder_parents(key, &path, &dir).await?);
+            if only_if_changed {
+                let opts = PlanOptions {
+                    validate: validate::Options::default(),
+                    keep_rejected: false,
+                    access: self.env.access(),
+                    parents_elsewhere: Some(elsewhere.clone()),
+                };
+                let mut to_send = 0u64;
+                let planned = plan::plan(
+                    std::slice::from_ref(&path),
+                    &opts,
+                    self.env.backend.state.as_ref(),
+                    |p| {
+                        if matches!(p.action, Action::New | Action::Changed | Action::Resolve) {
+                            to_send += 1;
+                        }
+                    },
+                )
+                .await
+                .map_err(RuntimeError::failed)?;
+                let usable = planned
+                    .validation
+                    .files
+                    .iter()
+                    .all(|(_, o)| !matches!(o, validate::FileOutcome::Unusable(_)));
+                if to_send == 0 {
+                    return Ok(Err(IngestReport {
+                        key: key.to_string(),
+                        outcome: if usable { "unchanged" } else { "skipped" },
+                        run_id: None,
+                        rows: planned.counts.rows,
+                        unchanged: planned.counts.unchanged,
+                        rejected: planned.counts.rejected,
+                        enqueued: 0,
+                        landed: Landed::default(),
+                        errors_csv: None,
+                    }));
+                }
+            }
             let req = SyncRequest {
                 files: vec![path.clone()],
                 batch_size: self.deployment.batch_size,
@@ -352,7 +404,7 @@ impl Deployed {
                 wait: false,
                 concurrency: 1,
                 who: self.deployment.who.clone(),
-                parents_elsewhere: Some(std::sync::Arc::new(elsewhere)),
+                parents_elsewhere: Some(elsewhere),
             };
             ops::sync_with(
                 &self.env,
@@ -362,11 +414,21 @@ impl Deployed {
                 &|_| {},
             )
             .await
+            .map(Ok)
         }
         .await;
         let _ = std::fs::remove_dir_all(&dir);
         match result {
-            Ok(r) => {
+            Ok(Err(nothing_to_do)) => {
+                tracing::info!(
+                    stage = "refresh",
+                    key,
+                    rows = nothing_to_do.rows,
+                    "nothing changed; nothing landed"
+                );
+                Ok(nothing_to_do)
+            }
+            Ok(Ok(r)) => {
                 let s = &r.summary;
                 tracing::info!(stage = "ingest", key, run_id = %s.run_id, rows = s.rows, rejected = s.rejected, enqueued = s.queued, "ingested");
                 Ok(IngestReport {
@@ -600,7 +662,7 @@ impl Deployed {
         keys.sort();
         let mut out = Vec::new();
         for key in keys {
-            let r = self.ingest(&key).await;
+            let r = self.ingest_as(&key, true).await;
             if let Err(e) = &r {
                 tracing::error!(stage = "refresh", key, error = %e, "file not refreshed");
             }

@@ -265,8 +265,14 @@ impl<'a, T: Target> Worker<'a, T> {
         let states = &states;
         let work = join_all(groups.into_iter().map(|g| async move {
             let mut out = Vec::new();
+            let mut seen = Seen::default();
             for (m, body) in g {
-                out.push((m, self.work_message(m, body, states).await));
+                let r = match self.read_again(body, &mut seen).await {
+                    Ok(()) => self.work_message(m, body, states, &seen.fresh).await,
+                    Err(e) => Err(e.into()),
+                };
+                seen.worked(body);
+                out.push((m, r));
             }
             out
         }));
@@ -347,18 +353,26 @@ impl<'a, T: Target> Worker<'a, T> {
         // the batch instead of outliving it.
         self.limiter.expect_calls(keys.len() as u64);
         let mut first_failed = if stopped.is_some() { 0 } else { msgs.len() };
+        let mut seen = Seen::default();
         for (i, (m, body)) in msgs.iter().zip(&parsed).enumerate() {
             if first_failed < msgs.len() {
                 break;
             }
             let Some(body) = body else {
                 // Not ours to read: it goes round until the queue's redrive moves it to
-                // the dead-letter queue, where the drainer files it for staff.
+                // the dead-letter queue, where the drainer keeps it for staff.
                 tracing::warn!(stage = "consume", batch = %m.message_id, "unreadable message body; left for the dead-letter queue");
                 first_failed = i;
                 break;
             };
-            match self.work_message(m, body, &states).await {
+            if let Err(e) = self.read_again(body, &mut seen).await {
+                stopped = Some(e.into());
+                first_failed = i;
+                break;
+            }
+            let worked = self.work_message(m, body, &states, &seen.fresh).await;
+            seen.worked(body);
+            match worked {
                 Ok(None) => {}
                 Ok(Some(later)) => {
                     if let Err(e) =
@@ -388,12 +402,40 @@ impl<'a, T: Target> Worker<'a, T> {
         }
     }
 
+    /// Read again the records of `body` that an earlier message of the same sequence
+    /// worked: their state in the batch's first read is no longer theirs.
+    async fn read_again(&self, body: &Message, seen: &mut Seen) -> Result<(), StoreError> {
+        let mut again: Vec<RecordKey> = body
+            .records
+            .iter()
+            .map(|r| r.record.record_key())
+            .filter(|k| seen.keys.contains(k))
+            .collect();
+        again.sort();
+        again.dedup();
+        for chunk in again.chunks(MAX_BATCH_GET) {
+            let found: HashMap<RecordKey, Record> = self
+                .backend
+                .state
+                .batch_get(chunk)
+                .await?
+                .into_iter()
+                .map(|r| (r.key.clone(), r))
+                .collect();
+            for k in chunk {
+                seen.fresh.insert(k.clone(), found.get(k).cloned());
+            }
+        }
+        Ok(())
+    }
+
     /// `None`: every record resolved, delete the message.
     async fn work_message(
         &self,
         m: &Received,
         body: &Message,
         states: &HashMap<RecordKey, Record>,
+        fresh: &HashMap<RecordKey, Option<Record>>,
     ) -> Result<Option<Later>, WorkerError> {
         let mut later: Option<Later> = None;
         // The records of one message are different records (one lane of one type):
@@ -401,7 +443,11 @@ impl<'a, T: Target> Worker<'a, T> {
         for chunk in body.records.chunks(self.cfg.records_at_once.max(1)) {
             self.auth_stopped()?;
             let work = chunk.iter().map(|qr| {
-                let prior = states.get(&qr.record.record_key());
+                let key = qr.record.record_key();
+                let prior = match fresh.get(&key) {
+                    Some(again) => again.as_ref(),
+                    None => states.get(&key),
+                };
                 let may_exist = m.receive_count > 1 || qr.may_exist;
                 self.work_record(&body.run_id, qr, prior, may_exist, m.receive_count)
             });
@@ -761,6 +807,28 @@ impl<'a, T: Target> Worker<'a, T> {
 
 use crate::ports::Clock;
 
+/// The records a sequence of messages (a group's, a batch's in order) worked so far,
+/// and their state as read again. SQS FIFO may hand out two messages of one group
+/// holding the same record (sent twice, or in two uploaded files): the second is
+/// decided on what the first wrote, never on the batch's first read, which would
+/// create it twice.
+#[derive(Default)]
+struct Seen {
+    keys: std::collections::HashSet<RecordKey>,
+    fresh: HashMap<RecordKey, Option<Record>>,
+}
+
+impl Seen {
+    fn worked(&mut self, body: &Message) {
+        for r in &body.records {
+            let k = r.record.record_key();
+            // Worked now: the next message that holds it reads it again.
+            self.fresh.remove(&k);
+            self.keys.insert(k);
+        }
+    }
+}
+
 /// What [`Worker::work_in_order`] left: the messages to report as failures (the first
 /// unresolved one and every later one, in order), and the error that stopped the batch
 /// if one did (a store that cannot be reached, refused credentials).
@@ -835,7 +903,9 @@ pub async fn write_failure(
 }
 
 /// The drainer: every dead-letter message's unresolved records become failures (code
-/// `retries_exhausted`), then the message is deleted.
+/// `parent_missing` when its parent never reached the target, else
+/// `retries_exhausted`), then the message is deleted. A version a later run synced is
+/// left as it is; a body that is not ours is kept under `rejected/dead-letters/`.
 pub async fn drain_dead_letters(
     backend: &Backend,
     entity: EntityType,
@@ -860,6 +930,18 @@ pub async fn drain_dead_letters(
             let body: Message = match serde_json::from_str(&m.body) {
                 Ok(b) => b,
                 Err(_) => {
+                    // Not a message of ours: kept as it came, where staff can find it,
+                    // before it leaves the queue.
+                    let key = format!(
+                        "rejected/dead-letters/{entity}/date={}/{}.txt",
+                        super::land::date_of(crate::ports::SystemClock.now_ms()),
+                        m.message_id
+                    );
+                    backend
+                        .objects
+                        .put(&key, m.body.clone().into_bytes(), "text/plain")
+                        .await?;
+                    tracing::error!(stage = "drain", entity = entity.as_str(), batch = %m.message_id, %key, "an unreadable dead letter was kept as an object and removed from the queue");
                     receipts.push(m.receipt.clone());
                     continue;
                 }
@@ -883,10 +965,39 @@ pub async fn drain_dead_letters(
                 }) {
                     continue;
                 }
-                let message = format!(
-                    "The target kept failing (timeouts, errors or throttling) over {} deliveries, so the message went to the dead-letter queue.",
-                    m.receive_count
-                );
+                // A later run synced another version of it (run ids sort by time):
+                // this dead letter is superseded, not a failure.
+                if prior.is_some_and(|p| {
+                    p.status == RecordStatus::Synced
+                        && p.run_id
+                            .as_deref()
+                            .is_some_and(|r| r > body.run_id.as_str())
+                }) {
+                    continue;
+                }
+                let waited_for = match qr.record.parent() {
+                    Some(pk) => match backend.state.get(&pk).await? {
+                        Some(p) if p.target_id.is_some() => None,
+                        _ => Some(pk),
+                    },
+                    None => None,
+                };
+                let (code, message) = match &waited_for {
+                    Some(pk) => (
+                        FailureCode::ParentMissing,
+                        format!(
+                            "Its parent {} {} was not in the target over {} deliveries, so this {} was never sent: sync the file that has the parent (or fix the parent in Triage), then retry this.",
+                            pk.entity, pk.key, m.receive_count, qr.record.entity
+                        ),
+                    ),
+                    None => (
+                        FailureCode::RetriesExhausted,
+                        format!(
+                            "The target kept failing (timeouts, errors or throttling) over {} deliveries, so the message went to the dead-letter queue.",
+                            m.receive_count
+                        ),
+                    ),
+                };
                 tracing::warn!(
                     stage = "drain",
                     run_id = %body.run_id,
@@ -902,7 +1013,7 @@ pub async fn drain_dead_letters(
                     &qr.record,
                     &qr.hash,
                     prior,
-                    FailureCode::RetriesExhausted,
+                    code,
                     message,
                     m.receive_count,
                 )

@@ -33,6 +33,8 @@ pub enum FailureCode {
     ParentFailed,
     /// Transient failures through every delivery: the dead-letter queue.
     RetriesExhausted,
+    /// It waited for its parent through every delivery (the parent never synced).
+    ParentMissing,
     /// The profile's access may not write it (a station and a show not in Media
     /// Manager, or a change to a show or season).
     NotWritable,
@@ -45,6 +47,7 @@ impl fmt::Display for FailureCode {
             Self::NotFound => f.write_str("not_found"),
             Self::ParentFailed => f.write_str("parent_failed"),
             Self::RetriesExhausted => f.write_str("retries_exhausted"),
+            Self::ParentMissing => f.write_str("parent_missing"),
             Self::NotWritable => f.write_str("not_writable"),
         }
     }

@@ -22,6 +22,9 @@ pub struct QuotaState {
     pub paused_until_us: i64,
     /// Bumped by every write; a swap succeeds only on the version it read.
     pub version: u64,
+    /// A random id of the write: a write retried after its answer was lost knows its
+    /// own from another consumer's that computed the same block.
+    pub writer: u64,
 }
 
 #[async_trait]

@@ -75,6 +75,7 @@ pub fn decide(
             tat_us: start + interval_us * i64::from(n),
             paused_until_us: cur.paused_until_us,
             version: cur.version + 1,
+            writer: 0,
         },
     }
 }
@@ -131,6 +132,8 @@ pub struct SharedQuota {
     local: tokio::sync::Mutex<Block>,
     /// A Retry-After heard here, not yet written to the bucket.
     pause_until_us: AtomicI64,
+    /// Draws the ids of this consumer's writes.
+    writers: std::sync::Mutex<crate::gen::Rng>,
     /// Calls this consumer still expects to make ([`UNKNOWN`]: no idea). A lease takes
     /// no more than that, so a block never outlives the batch it was leased for (its
     /// unused permits would be lost time for every consumer); past the estimate
@@ -181,6 +184,7 @@ impl SharedQuota {
             clock,
             local: tokio::sync::Mutex::new(Block::default()),
             pause_until_us: AtomicI64::new(0),
+            writers: std::sync::Mutex::new(crate::gen::Rng::new(crate::ports::jitter_seed())),
             demand: AtomicU64::new(UNKNOWN),
             counters: Counters::default(),
         }
@@ -220,7 +224,11 @@ impl SharedQuota {
             let mut b = self.local.lock().await;
             let pause = self.pause_until_us.swap(0, Ordering::SeqCst);
             if pause > 0 {
-                self.write_pause(pause).await?;
+                if let Err(e) = self.write_pause(pause).await {
+                    // Kept for the next turn: every consumer must still hear of it.
+                    self.pause_until_us.fetch_max(pause, Ordering::SeqCst);
+                    return Err(e);
+                }
                 self.drop_block(&mut b);
             }
             let now = (self.clock)();
@@ -259,6 +267,13 @@ impl SharedQuota {
         Ok(())
     }
 
+    fn writer_id(&self) -> u64 {
+        self.writers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .next_u64()
+    }
+
     fn drop_block(&self, b: &mut Block) {
         self.counters
             .dropped
@@ -288,7 +303,8 @@ impl SharedQuota {
                 Decision::WaitUntil(t) => {
                     tokio::time::sleep(Duration::from_micros((t - now).unsigned_abs())).await;
                 }
-                Decision::Take { start, next } => {
+                Decision::Take { start, mut next } => {
+                    next.writer = self.writer_id();
                     if self.swap(cur.as_ref(), &next).await? {
                         self.counters.blocks.fetch_add(1, Ordering::Relaxed);
                         return Ok(Block {
@@ -317,6 +333,7 @@ impl SharedQuota {
                 tat_us: c.tat_us.max(until),
                 paused_until_us: until,
                 version: c.version + 1,
+                writer: self.writer_id(),
             };
             if self.swap(cur.as_ref(), &next).await? {
                 return Ok(());
