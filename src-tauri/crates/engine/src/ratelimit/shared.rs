@@ -218,8 +218,9 @@ impl SharedQuota {
         self.pause_until_us.fetch_max(until, Ordering::SeqCst);
     }
 
-    /// Wait for this consumer's next permit of the shared quota.
-    pub async fn wait_turn(&self) -> Result<(), StoreError> {
+    /// Wait for this consumer's next permit of the shared quota. Returns the permit's
+    /// slot (µs since the epoch): the slots of all consumers never overlap.
+    pub async fn wait_turn(&self) -> Result<i64, StoreError> {
         let at = {
             let mut b = self.local.lock().await;
             let pause = self.pause_until_us.swap(0, Ordering::SeqCst);
@@ -264,7 +265,7 @@ impl SharedQuota {
         if wait > 0 {
             tokio::time::sleep(Duration::from_micros(wait.unsigned_abs())).await;
         }
-        Ok(())
+        Ok(at)
     }
 
     fn writer_id(&self) -> u64 {
