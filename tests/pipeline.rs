@@ -1011,3 +1011,35 @@ fn a_failed_file_send_after_a_create_does_not_create_the_asset_twice() {
         .count();
     assert_eq!(edits, with_video, "every video sent once it went through");
 }
+
+/// A profile whose consumers run in AWS Lambda (`consumers = "lambda"`): `sync` only
+/// enqueues, whatever it is asked, and `status` reads the queues it filled.
+#[test]
+fn a_profile_with_lambda_consumers_only_enqueues() {
+    let w = World::new(Store::Aws, pbs(), 2, 0.0);
+    let config = w.dir.path().join("metasync.toml");
+    let text = std::fs::read_to_string(&config).expect("toml");
+    let text = text.replacen(
+        "[profiles.t.target]",
+        "consumers = \"lambda\"\n[profiles.t.target]",
+        1,
+    );
+    std::fs::write(&config, text).expect("toml");
+    let s = w.sync();
+    assert_eq!(n(&s, "synced"), 0, "no worker ran here: {s}");
+    assert!(n(&s, "queued") > 0, "{s}");
+    assert_eq!(
+        n(&s, "queued"),
+        n(&s, "rows"),
+        "everything waits in the queues: {s}"
+    );
+    assert_eq!(w.sandbox.stats().requests, 0, "no call to the target");
+    let st = json(&w.run(&["status", "--format", "json"]));
+    let waiting: u64 = st["queues"]
+        .as_array()
+        .expect("queues")
+        .iter()
+        .map(|q| q["visible"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(waiting > 0, "{st}");
+}
