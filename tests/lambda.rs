@@ -58,6 +58,20 @@ impl Stack {
         }
     }
 
+    /// A stack on fresh moto resources (made as `metasync infra up` makes them) whose
+    /// target is `sandbox`.
+    async fn on_fresh_moto(sandbox: &Sandbox) -> Self {
+        let mut aws = moto_profile();
+        aws.max_receive_count = 5;
+        let c = Clients::new(&aws, Some(moto_keys()))
+            .await
+            .expect("clients");
+        metasync_aws::infra::up(&c, &aws)
+            .await
+            .expect("infra on moto");
+        Self::new(aws, format!("{}/api/v1", sandbox.url())).await
+    }
+
     /// The function's environment, as the template sets it.
     fn vars(&self, handler: &str, entity: Option<EntityType>) -> HashMap<String, String> {
         let a = &self.aws;
@@ -419,15 +433,7 @@ fn a_batch_whose_second_of_three_fails_reports_the_second_and_the_third() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let sandbox = Sandbox::start(pbs(), 0).await.expect("sandbox");
-        let mut aws = moto_profile();
-        aws.max_receive_count = 5;
-        let c = Clients::new(&aws, Some(moto_keys()))
-            .await
-            .expect("clients");
-        metasync_aws::infra::up(&c, &aws)
-            .await
-            .expect("infra on moto");
-        let stack = Stack::new(aws, format!("{}/api/v1", sandbox.url())).await;
+        let stack = Stack::on_fresh_moto(&sandbox).await;
         let d = stack.function("consume", Some(EntityType::Episode)).await;
         let state = d.env.backend.state.as_ref();
         // Season s-failed is in triage: its episodes fail at once (resolved). Season
@@ -781,15 +787,7 @@ fn a_record_twice_in_one_batch_is_created_once() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let sandbox = Sandbox::start(pbs(), 0).await.expect("sandbox");
-        let mut aws = moto_profile();
-        aws.max_receive_count = 5;
-        let c = Clients::new(&aws, Some(moto_keys()))
-            .await
-            .expect("clients");
-        metasync_aws::infra::up(&c, &aws)
-            .await
-            .expect("infra on moto");
-        let stack = Stack::new(aws, format!("{}/api/v1", sandbox.url())).await;
+        let stack = Stack::on_fresh_moto(&sandbox).await;
         let d = stack.function("consume", Some(EntityType::Show)).await;
         let show = |title: &str| CanonicalRecord {
             entity: EntityType::Show,

@@ -267,7 +267,7 @@ pub struct Deployed {
     /// Target ids of parents this process has seen, kept between invocations (a
     /// record's target id never changes once set): a parent is read once per process,
     /// not once per batch. Bounded: cleared when it grows past [`MAX_KNOWN_IDS`].
-    known: std::sync::Mutex<Vec<(RecordKey, String)>>,
+    known: std::sync::Mutex<std::collections::HashMap<RecordKey, String>>,
 }
 
 /// Target ids a consumer process keeps between invocations.
@@ -606,16 +606,11 @@ impl Deployed {
             cfg,
             &on_event,
         );
-        worker.know(
-            self.known
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .iter()
-                .cloned(),
-        );
+        let kept = std::mem::take(&mut *self.known.lock().unwrap_or_else(|e| e.into_inner()));
+        worker.swap_known(kept);
         let queue = self.env.backend.queue(entity).as_ref();
         let done = worker.work_in_order(queue, msgs).await;
-        let mut known = worker.known();
+        let mut known = worker.swap_known(std::collections::HashMap::new());
         if known.len() > MAX_KNOWN_IDS {
             known.clear();
         }

@@ -146,15 +146,14 @@ impl<'a, T: Target> Worker<'a, T> {
             .extend(ids);
     }
 
-    /// Every target id this worker knows now (parents it synced or read), for a caller
-    /// that keeps them across workers (a Lambda process, invocation after invocation).
-    pub fn known(&self) -> Vec<(RecordKey, String)> {
-        self.ids
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
+    /// Hand over the target ids this worker knows (parents it synced or read) for
+    /// `ids`, without copying: a caller keeps them across workers (a Lambda process,
+    /// invocation after invocation).
+    pub fn swap_known(&self, ids: HashMap<RecordKey, String>) -> HashMap<RecordKey, String> {
+        std::mem::replace(
+            &mut *self.ids.lock().unwrap_or_else(|e| e.into_inner()),
+            ids,
+        )
     }
 
     /// Stop receiving; messages in hand are finished.
