@@ -131,9 +131,15 @@ fn workspace() -> PathBuf {
 fn moto() -> &'static Moto {
     static MOTO: OnceLock<Moto> = OnceLock::new();
     MOTO.get_or_init(|| {
-        let server = std::env::var_os("METASYNC_MOTO_SERVER")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace().join(".venv/bin/moto_server"));
+        // moto's own server, through tests/moto_server.py: it takes out a cost of
+        // moto's SQS model that grows with the queue's depth (see that file).
+        let (server, script) = match std::env::var_os("METASYNC_MOTO_SERVER") {
+            Some(s) => (PathBuf::from(s), None),
+            None => (
+                workspace().join(".venv/bin/python"),
+                Some(workspace().join("tests/moto_server.py")),
+            ),
+        };
         assert!(
             server.exists(),
             "moto is not installed at {}: run `make moto` (or `make test`), or set METASYNC_MOTO_SERVER",
@@ -146,10 +152,11 @@ fn moto() -> &'static Moto {
         let log = std::env::temp_dir().join(format!("metasync-moto-{port}.log"));
         let mut child = Command::new("sh")
             .arg("-c")
-            .arg(r#""$0" -H 127.0.0.1 -p "$1" >"$2" 2>&1 & pid=$!; cat >/dev/null; kill $pid"#)
+            .arg(r#""$0" ${3:+"$3"} -H 127.0.0.1 -p "$1" >"$2" 2>&1 & pid=$!; cat >/dev/null; kill $pid"#)
             .arg(&server)
             .arg(port.to_string())
             .arg(&log)
+            .arg(script.unwrap_or_default())
             .stdin(Stdio::piped())
             .spawn()
             .expect("start moto");
