@@ -12,7 +12,9 @@ use metasync_engine::config::AwsProfile;
 use metasync_engine::pipeline::enqueue::{messages, QueuedRecord};
 use metasync_engine::pipeline::gold::all_with_status;
 use metasync_engine::pipeline::record::CanonicalRecord;
-use metasync_engine::ports::{Calls, Lane, Received, Record, RecordKey, RecordStatus, MAX_RECEIVE};
+use metasync_engine::ports::{
+    Calls, Lane, Received, Record, RecordKey, RecordStatus, Service, MAX_RECEIVE,
+};
 use metasync_engine::EntityType;
 use metasync_lambda::{on_s3, on_schedule, on_sqs, Deployed, Deployment, S3Event, SqsEvent};
 use metasync_sandbox::{Config, Sandbox};
@@ -545,6 +547,14 @@ fn eight_consumers_share_a_quota_of_100_per_second_without_a_429() {
             // The target allows a little burst: arrival jitter of a few ms must
             // not be mistaken for going over the quota.
             burst: 10,
+            // How long the target takes per call (METASYNC_QUOTA_LATENCY_MS, e.g. 150
+            // for a distant API); none by default.
+            latency: Duration::from_millis(
+                std::env::var("METASYNC_QUOTA_LATENCY_MS")
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0),
+            ),
             ..pbs()
         },
         shows,
@@ -554,7 +564,7 @@ fn eight_consumers_share_a_quota_of_100_per_second_without_a_429() {
     let aws = w.aws.clone().expect("aws");
     let url = format!("{}/api/v1", w.sandbox.url());
     let rt = &w._rt;
-    let (accepted, elapsed, writes, permits) = rt.block_on(async {
+    let (accepted, elapsed, writes, permits, (lookups, records)) = rt.block_on(async {
         let stack = Stack::new(aws, url).await;
         // Shows and seasons first, through the same path with one consumer each.
         let ingest = stack.function("ingest", None).await;
@@ -592,29 +602,50 @@ fn eight_consumers_share_a_quota_of_100_per_second_without_a_429() {
                     deliver(&d, EntityType::Episode, Duration::from_millis(200)).await;
                     last = d.quota_stats();
                 }
-                last
+                (last, d.env.backend.calls())
             }));
         }
         // Measured once every consumer has its first batch (a warm-up of 3 s).
         tokio::time::sleep(Duration::from_secs(3)).await;
         let before = w.sandbox.stats();
         let start = Instant::now();
-        tokio::time::sleep(Duration::from_secs(seconds)).await;
+        // The rate second by second: a dip shows when it happened, not only that.
+        let mut per_second = Vec::new();
+        let mut last = before.accepted;
+        for s in 1..=seconds {
+            tokio::time::sleep_until((start + Duration::from_secs(s)).into()).await;
+            let now = w.sandbox.stats().accepted;
+            per_second.push((now - last).to_string());
+            last = now;
+        }
+        eprintln!("accepted per second: {}", per_second.join(" "));
         let after = w.sandbox.stats();
         let elapsed = start.elapsed();
         stop.store(true, Ordering::SeqCst);
-        let (mut writes, mut permits, mut dropped) = (0, 0, 0);
+        let (mut writes, mut permits, mut dropped, mut reads) = (0, 0, 0, 0);
+        let mut calls = Calls::default();
         for t in tasks {
-            if let Some(q) = t.await.expect("consumer") {
+            let (quota, c) = t.await.expect("consumer");
+            calls.merge(&c);
+            if let Some(q) = quota {
                 writes += q.writes;
                 permits += q.permits;
                 dropped += q.dropped;
+                reads += q.reads;
             }
         }
         let end = w.sandbox.stats();
         assert_eq!(end.throttled, 0, "no 429 at all: {end:?}");
         eprintln!("permits dropped unused: {dropped}");
-        (after.accepted - before.accepted, elapsed, writes, permits)
+        // Lookups of single records (the quota's bucket reads aside).
+        let lookups = calls.get(Service::State, "GetItem").saturating_sub(reads);
+        (
+            after.accepted - before.accepted,
+            elapsed,
+            writes,
+            permits,
+            (lookups, end.accepted),
+        )
     });
     let rate = accepted as f64 / elapsed.as_secs_f64();
     let wpp = writes as f64 / permits.max(1) as f64;
@@ -627,6 +658,12 @@ fn eight_consumers_share_a_quota_of_100_per_second_without_a_429() {
         "over the quota: {rate:.1}/s"
     );
     assert!(wpp <= 0.15, "{wpp:.3} writes per permit");
+    // A batch reads its records' parents with its records: no lookup per record (8
+    // consumers each looking up every season once cost 0.3 a record).
+    assert!(
+        lookups * 50 <= records,
+        "{lookups} state lookups for {records} records"
+    );
     if let Some(min) = min_rate {
         assert!(rate >= min, "{rate:.1}/s, goal {min}/s");
     }

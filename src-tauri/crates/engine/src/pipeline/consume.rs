@@ -28,6 +28,7 @@ use crate::retry::RetryPolicy;
 use crate::target::{call_with_retries, Access, CallError, Target, TargetId};
 use crate::EntityType;
 use futures_util::future::{join_all, select, Either};
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -241,19 +242,7 @@ impl<'a, T: Target> Worker<'a, T> {
                 Err(_) => unless_stale(queue.send_to_dead_letter(&m).await)?,
             }
         }
-        let keys: Vec<RecordKey> = parsed
-            .iter()
-            .flat_map(|(_, b)| b.records.iter().map(|r| r.record.record_key()))
-            .collect();
-        let mut states: HashMap<RecordKey, Record> = HashMap::new();
-        for chunk in keys.chunks(MAX_BATCH_GET) {
-            let mut chunk = chunk.to_vec();
-            chunk.sort();
-            chunk.dedup();
-            for r in self.backend.state.batch_get(&chunk).await? {
-                states.insert(r.key.clone(), r);
-            }
-        }
+        let states = self.read_batch(parsed.iter().map(|(_, b)| b)).await?;
         let mut groups: Vec<Vec<&(Received, Message)>> = Vec::new();
         for m in &parsed {
             match groups.iter_mut().find(|g| g[0].0.group_id == m.0.group_id) {
@@ -329,28 +318,14 @@ impl<'a, T: Target> Worker<'a, T> {
         for m in msgs {
             parsed.push(serde_json::from_str::<Message>(&m.body).ok());
         }
-        let keys: Vec<RecordKey> = parsed
-            .iter()
-            .flatten()
-            .flat_map(|b| b.records.iter().map(|r| r.record.record_key()))
-            .collect();
-        let mut states: HashMap<RecordKey, Record> = HashMap::new();
-        let mut stopped = None;
-        for chunk in keys.chunks(MAX_BATCH_GET) {
-            let mut chunk = chunk.to_vec();
-            chunk.sort();
-            chunk.dedup();
-            match self.backend.state.batch_get(&chunk).await {
-                Ok(found) => states.extend(found.into_iter().map(|r| (r.key.clone(), r))),
-                Err(e) => {
-                    stopped = Some(WorkerError::Store(e));
-                    break;
-                }
-            }
-        }
+        let (states, mut stopped) = match self.read_batch(parsed.iter().flatten()).await {
+            Ok(states) => (states, None),
+            Err(e) => (HashMap::new(), Some(WorkerError::Store(e))),
+        };
         // Every record of the batch is about one call: the shared quota's leases fit
         // the batch instead of outliving it.
-        self.limiter.expect_calls(keys.len() as u64);
+        let records: usize = parsed.iter().flatten().map(|b| b.records.len()).sum();
+        self.limiter.expect_calls(records as u64);
         let mut first_failed = if stopped.is_some() { 0 } else { msgs.len() };
         let mut seen = Seen::default();
         for (i, (m, body)) in msgs.iter().zip(&parsed).enumerate() {
@@ -401,6 +376,47 @@ impl<'a, T: Target> Worker<'a, T> {
         }
     }
 
+    /// The state of every record in `bodies`, in as few reads as the store allows. The
+    /// parents this worker does not know yet are read in the same requests, so a batch
+    /// of children costs no lookup per record.
+    async fn read_batch<'m>(
+        &self,
+        bodies: impl Iterator<Item = &'m Message>,
+    ) -> Result<HashMap<RecordKey, Record>, StoreError> {
+        let mut keys: Vec<RecordKey> = Vec::new();
+        let mut parents: Vec<RecordKey> = Vec::new();
+        {
+            let ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+            for r in bodies.flat_map(|b| &b.records) {
+                keys.push(r.record.record_key());
+                parents.extend(r.record.parent().filter(|p| !ids.contains_key(p)));
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        parents.sort();
+        parents.dedup();
+        parents.retain(|p| keys.binary_search(p).is_err());
+        let mut states: HashMap<RecordKey, Record> = HashMap::new();
+        let mut known: Vec<(RecordKey, String)> = Vec::new();
+        let all: Vec<RecordKey> = keys.into_iter().chain(parents.iter().cloned()).collect();
+        for chunk in all.chunks(MAX_BATCH_GET) {
+            for r in self.backend.state.batch_get(chunk).await? {
+                if parents.binary_search(&r.key).is_ok() {
+                    // Only a parent with a target id is an answer; one still on its way
+                    // is read again when its child needs it.
+                    if let Some(id) = &r.target_id {
+                        known.push((r.key.clone(), id.clone()));
+                    }
+                } else {
+                    states.insert(r.key.clone(), r);
+                }
+            }
+        }
+        self.know(known);
+        Ok(states)
+    }
+
     /// Read again the records of `body` that an earlier message of the same sequence
     /// worked: their state in the batch's first read is no longer theirs.
     async fn read_again(&self, body: &Message, seen: &mut Seen) -> Result<(), StoreError> {
@@ -437,27 +453,46 @@ impl<'a, T: Target> Worker<'a, T> {
         fresh: &HashMap<RecordKey, Option<Record>>,
     ) -> Result<Option<Later>, WorkerError> {
         let mut later: Option<Later> = None;
+        let mut error: Option<WorkerError> = None;
         // The records of one message are different records (one lane of one type):
-        // nothing orders them among themselves, so they may go side by side.
-        for chunk in body.records.chunks(self.cfg.records_at_once.max(1)) {
-            self.auth_stopped()?;
-            let work = chunk.iter().map(|qr| {
+        // nothing orders them among themselves, so they go side by side, a new one as
+        // soon as one is done (not in rounds that wait for the slowest: its quota
+        // slots would pass unused).
+        let mut waiting = body.records.iter();
+        let mut running = FuturesUnordered::new();
+        loop {
+            while error.is_none() && running.len() < self.cfg.records_at_once.max(1) {
+                let Some(qr) = waiting.next() else { break };
+                if let Err(e) = self.auth_stopped() {
+                    error = Some(e);
+                    break;
+                }
                 let key = qr.record.record_key();
                 let prior = match fresh.get(&key) {
                     Some(again) => again.as_ref(),
                     None => states.get(&key),
                 };
                 let may_exist = m.receive_count > 1 || qr.may_exist;
-                self.work_record(&body.run_id, qr, prior, may_exist, m.receive_count)
-            });
-            for r in join_all(work).await {
-                if let Err(l) = r? {
+                running.push(self.work_record(&body.run_id, qr, prior, may_exist, m.receive_count));
+            }
+            match running.next().await {
+                None => break,
+                Some(Ok(Ok(()))) => {}
+                Some(Ok(Err(l))) => {
                     let after = later.as_ref().map_or(l.after, |x| x.after.max(l.after));
                     later = Some(Later { after });
                 }
+                // Records already under way finish (their calls may have reached the
+                // target); no new one starts.
+                Some(Err(e)) => {
+                    error.get_or_insert(e);
+                }
             }
         }
-        Ok(later)
+        match error {
+            Some(e) => Err(e),
+            None => Ok(later),
+        }
     }
 
     fn emit(&self, run_id: &str, key: &RecordKey, outcome: Outcome, f: impl FnOnce(&mut Event)) {
