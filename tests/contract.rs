@@ -50,11 +50,13 @@
 //!   those stalls (82–84/s) instead of the limiter (99.9/s).
 //! - FIFO hand-out: SQS returns "as many messages with the same message group ID as
 //!   possible" in one receive, so other consumers take other groups (SQS Developer
-//!   Guide, "FIFO queue delivery logic"); moto returns the first visible message of
-//!   each free group. A receive of ten here takes ten groups, so of 8 consumers on 32
-//!   lanes only about 3 hold messages at once. Left as moto does it: the tests that
-//!   count on spreading (conservation, shared quota) pass either way, and a consumer
-//!   works a batch of several groups as one of one group.
+//!   Guide, "FIFO queue delivery logic"); moto hands out visible messages in send
+//!   order, skipping only the groups in flight when the receive started. Messages are
+//!   enqueued round-robin over the lanes, so a receive of ten here mostly takes ten
+//!   groups, and of 8 consumers on 32 lanes only about 3 hold messages at once. Left
+//!   as moto does it: the tests that count on spreading (conservation, shared quota)
+//!   pass either way, and a consumer works a batch of several groups as one of one
+//!   group.
 
 use metasync_aws::{Clients, StaticKeys};
 use metasync_engine::config::AwsProfile;
