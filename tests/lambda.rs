@@ -707,6 +707,14 @@ fn refresh_sends_only_what_changed_and_an_unusable_upload_leaves_its_errors() {
         let files = out["files"].as_array().expect("files");
         assert_eq!(files.len(), 4, "{out}");
         assert!(files.iter().all(|f| f["outcome"] == "unchanged"), "{out}");
+        // Each file once, and its folder's other files once for the whole refresh (not
+        // once per file in the folder).
+        let gets = refresh
+            .env
+            .backend
+            .calls()
+            .get(Service::Objects, "GetObject");
+        assert_eq!(gets, 4 + 3, "objects read by the refresh");
         assert_eq!(objects.list("bronze/").await.expect("list").len(), landed);
         assert_eq!(
             ingest

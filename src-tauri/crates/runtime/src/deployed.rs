@@ -25,9 +25,10 @@ use metasync_engine::ports::{
 use metasync_engine::ratelimit::QuotaStats;
 use metasync_engine::{validate, EntityType};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Which handler a function runs (`METASYNC_HANDLER`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,6 +222,11 @@ pub fn decode_s3_key(raw: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// The upload folder of an object key, with its trailing `/` (empty at the top).
+fn folder_of(key: &str) -> &str {
+    key.rfind('/').map_or("", |i| &key[..=i])
+}
+
 /// A CSV staff uploaded (not an errors CSV Metasync wrote beside one).
 fn is_catalog_csv(key: &str) -> bool {
     key.to_ascii_lowercase().ends_with(".csv") && !key.ends_with(".errors.csv")
@@ -312,17 +318,20 @@ impl Deployed {
 
     /// Validate, land and enqueue one uploaded object (its key decoded already).
     pub async fn ingest(&self, key: &str) -> Result<IngestReport, RuntimeError> {
-        self.ingest_as(key, false).await
+        self.ingest_as(key, false, &mut HashMap::new()).await
     }
 
     /// [`ingest`](Self::ingest); with `only_if_changed` (the refresh), a file whose
     /// records are all unchanged (or that is not a catalog CSV: it was reported when it
     /// was uploaded) lands nothing and records no run, so a daily refresh of the same
-    /// exports does not copy them into bronze and silver every day.
+    /// exports does not copy them into bronze and silver every day. `folders` keeps the
+    /// parents of each upload folder already read (a refresh reads each folder once,
+    /// not once per file in it).
     async fn ingest_as(
         &self,
         key: &str,
         only_if_changed: bool,
+        folders: &mut HashMap<String, Arc<HashSet<RecordKey>>>,
     ) -> Result<IngestReport, RuntimeError> {
         let skipped = |why: &str| {
             tracing::info!(stage = "ingest", key, "{why}; skipped");
@@ -356,7 +365,14 @@ impl Deployed {
         let path = dir.join(name);
         let result = async {
             std::fs::write(&path, &object.body).map_err(RuntimeError::failed)?;
-            let elsewhere = std::sync::Arc::new(self.folder_parents(key, &path, &dir).await?);
+            let elsewhere = match folders.get(folder_of(key)) {
+                Some(parents) => parents.clone(),
+                None => {
+                    let parents = Arc::new(self.folder_parents(key, &path, &dir).await?);
+                    folders.insert(folder_of(key).to_string(), parents.clone());
+                    parents
+                }
+            };
             if only_if_changed {
                 let opts = PlanOptions {
                     validate: validate::Options::default(),
@@ -461,13 +477,11 @@ impl Deployed {
         this: &Path,
         scratch: &Path,
     ) -> Result<HashSet<RecordKey>, RuntimeError> {
-        let folder = key
-            .rsplit_once('/')
-            .map_or(String::new(), |(f, _)| format!("{f}/"));
+        let folder = folder_of(key);
         let objects = self.env.backend.objects.as_ref();
         let mut paths = vec![this.to_path_buf()];
         for (i, o) in objects
-            .list(&folder)
+            .list(folder)
             .await
             .map_err(RuntimeError::failed)?
             .into_iter()
@@ -656,8 +670,9 @@ impl Deployed {
             .collect();
         keys.sort();
         let mut out = Vec::new();
+        let mut folders = HashMap::new();
         for key in keys {
-            let r = self.ingest_as(&key, true).await;
+            let r = self.ingest_as(&key, true, &mut folders).await;
             if let Err(e) = &r {
                 tracing::error!(stage = "refresh", key, error = %e, "file not refreshed");
             }
